@@ -1,0 +1,151 @@
+"""Routes under /auth: register, login, refresh and the OAuth 2.0 token endpoint."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.response import json
+from sanic_ext.extensions.openapi import openapi
+
+from app import passwords
+from app.blueprints.common import (
+    ERROR,
+    TOKEN_RESPONSE,
+    answers,
+    client_of,
+    iso,
+    json_body,
+    object_schema,
+    service,
+    token_answer,
+)
+from app.errors import InvalidGrant, InvalidRequest, UnsupportedGrantType
+from app.requests import read_json, read_params, required_string, string
+from app.stores import users
+from app.tokens import MAX_TOKEN_LENGTH
+
+bp = Blueprint("auth", url_prefix="/auth")
+
+USERNAME = re.compile(r"[A-Za-z0-9_.\-]{3,32}")
+MIN_PASSWORD = 8
+MAX_USERNAME_INPUT = 256
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3
+
+_CREDENTIALS = object_schema(
+    ["username", "password"],
+    username={"type": "string"},
+    password={"type": "string"},
+    scope={"type": "string"},
+)
+_ACCOUNT = object_schema(
+    ["id", "username", "created_at"],
+    id={"type": "string"},
+    username={"type": "string"},
+    created_at={"type": "string", "format": "date-time"},
+)
+_REFRESH = object_schema(["refresh_token"], refresh_token={"type": "string"})
+
+
+def _password(body: dict[str, Any], name: str = "password") -> str:
+    return required_string(body, name, max_length=passwords.MAX_PASSWORD_LENGTH)
+
+
+def _scope(body: dict[str, Any]) -> str | None:
+    scope = string(body, "scope", required=False, max_length=1000)
+    if scope is not None and not all(SCOPE_TOKEN.fullmatch(s) for s in scope.split()):
+        raise InvalidRequest("The scope must be space-separated scope tokens.")
+    return scope
+
+
+def check_new_password(username: str, password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidRequest(f"The password must have at least {MIN_PASSWORD} characters.")
+    if password.casefold() == username.casefold():
+        raise InvalidRequest("The password must not be the username.")
+
+
+@bp.post("/register")
+@openapi.definition(
+    summary="Create an account",
+    body=json_body(_CREDENTIALS),
+    response=answers((201, _ACCOUNT, "Created"), (400, ERROR, "Invalid"), (409, ERROR, "Taken")),
+)
+async def register(request: Request) -> HTTPResponse:
+    body = read_json(request)
+    username = required_string(body, "username", max_length=MAX_USERNAME_INPUT)
+    password = _password(body)
+    if not USERNAME.fullmatch(username):
+        raise InvalidRequest("The username must be 3 to 32 of A-Z a-z 0-9 _ . -")
+    check_new_password(username, password)
+    password_hash = await passwords.hash_password(password)
+    user = await users.create(service(request).db, username, password_hash)
+    return json(
+        {
+            "id": str(user["id"]),
+            "username": user["username"],
+            "created_at": iso(user["created_at"]),
+        },
+        status=201,
+    )
+
+
+@bp.post("/login")
+@openapi.definition(
+    summary="Log in: start a session",
+    body=json_body(_CREDENTIALS),
+    response=answers((200, TOKEN_RESPONSE, "Token response"), (401, ERROR, "Refused")),
+)
+async def login(request: Request) -> HTTPResponse:
+    body = read_json(request)
+    username = required_string(body, "username", max_length=MAX_USERNAME_INPUT)
+    password = _password(body)
+    tokens = await service(request).login(username, password, _scope(body), client_of(request))
+    return token_answer(tokens)
+
+
+@bp.post("/refresh")
+@openapi.definition(
+    summary="Rotate a refresh token into a new token pair",
+    body=json_body(_REFRESH),
+    response=answers((200, TOKEN_RESPONSE, "Token response"), (401, ERROR, "Refused")),
+)
+async def refresh(request: Request) -> HTTPResponse:
+    body = read_params(request)
+    token = required_string(body, "refresh_token", max_length=MAX_TOKEN_LENGTH)
+    return token_answer(await service(request).refresh(token, client_of(request)))
+
+
+@bp.post("/token")
+@openapi.definition(
+    summary="OAuth 2.0 token endpoint (RFC 6749): password and refresh_token grants",
+    body={
+        "application/x-www-form-urlencoded": object_schema(
+            ["grant_type"],
+            grant_type={"type": "string", "enum": ["password", "refresh_token"]},
+            username={"type": "string"},
+            password={"type": "string"},
+            refresh_token={"type": "string"},
+            scope={"type": "string"},
+        )
+    },
+    response=answers((200, TOKEN_RESPONSE, "Token response"), (400, ERROR, "RFC 6749 §5.2 error")),
+)
+async def token(request: Request) -> HTTPResponse:
+    body = read_params(request)
+    grant_type = required_string(body, "grant_type", max_length=64)
+    auth, client = service(request), client_of(request)
+    try:
+        if grant_type == "password":
+            username = required_string(body, "username", max_length=MAX_USERNAME_INPUT)
+            password = _password(body)
+            tokens = await auth.login(username, password, _scope(body), client)
+        elif grant_type == "refresh_token":
+            refresh_token = required_string(body, "refresh_token", max_length=MAX_TOKEN_LENGTH)
+            tokens = await auth.refresh(refresh_token, client, _scope(body))
+        else:
+            raise UnsupportedGrantType(f"The grant type '{grant_type[:64]}' is not supported.")
+    except InvalidGrant as error:
+        raise error.as_oauth() from None
+    return token_answer(tokens)

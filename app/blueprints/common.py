@@ -1,0 +1,63 @@
+"""Small helpers shared by the blueprints: services, client info, token answers, doc schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sanic import HTTPResponse, Request
+from sanic.response import json
+from sanic_ext.extensions.openapi.definitions import Response
+
+from app.auth import AuthService, Client
+from app.errors import ERROR_SCHEMA as ERROR  # noqa: F401 - re-exported for the blueprints
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def service(request: Request) -> AuthService:
+    auth: AuthService = request.app.ctx.auth
+    return auth
+
+
+def client_of(request: Request) -> Client:
+    agent = request.headers.get("user-agent")
+    return Client(user_agent=agent[:512] if agent else None, ip=request.remote_addr or request.ip)
+
+
+def token_answer(body: dict[str, Any]) -> HTTPResponse:
+    return json(body, headers=NO_STORE)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def object_schema(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema object for the OpenAPI document."""
+    return {"type": "object", "required": required, "properties": properties}
+
+
+def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": schema}
+
+
+def answers(*pairs: tuple[int, dict[str, Any] | None, str]) -> list[Response]:
+    """OpenAPI responses: (status, JSON schema or None, description)."""
+    return [
+        Response(json_body(schema) if schema else None, status=status, description=text)
+        for status, schema, text in pairs
+    ]
+
+
+TOKEN_RESPONSE = object_schema(
+    ["access_token", "token_type", "expires_in", "refresh_token", "scope"],
+    access_token={"type": "string"},
+    token_type={"type": "string", "enum": ["Bearer"]},
+    expires_in={"type": "integer"},
+    refresh_token={"type": "string"},
+    refresh_expires_in={"type": "integer"},
+    scope={"type": "string"},
+    account_id={"type": "string"},
+    session_id={"type": "string"},
+)

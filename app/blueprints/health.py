@@ -1,0 +1,52 @@
+"""Liveness (no dependency touched) and readiness (PostgreSQL and Redis answer)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.response import json
+from sanic_ext.extensions.openapi import openapi
+
+from app.blueprints.common import service
+from app.errors import RETRY_AFTER
+
+bp = Blueprint("health", url_prefix="/health")
+
+CHECK_TIMEOUT = 2.0
+
+
+@bp.get("/live")
+@openapi.summary("Liveness: the worker answers")
+async def live(request: Request) -> HTTPResponse:
+    return json({"status": "ok"})
+
+
+async def _check(probe: asyncio.Future[object] | asyncio.Task[object]) -> str:
+    try:
+        await asyncio.wait_for(probe, CHECK_TIMEOUT)
+    except Exception:  # noqa: BLE001 - any failure means "down" here
+        return "down"
+    return "ok"
+
+
+@bp.get("")
+@openapi.summary("Readiness: PostgreSQL and Redis answer")
+async def health(request: Request) -> HTTPResponse:
+    auth = service(request)
+    postgres, redis = await asyncio.gather(
+        _check(asyncio.ensure_future(auth.db.fetchval("SELECT 1"))),
+        _check(asyncio.ensure_future(auth.revocation.redis.ping())),
+    )
+    body = {"status": "ok", "postgres": postgres, "redis": redis}
+    if "down" not in (postgres, redis):
+        return json(body)
+    down = " and ".join(
+        name for name, state in (("postgres", postgres), ("redis", redis)) if state == "down"
+    )
+    body |= {
+        "status": "unavailable",
+        "error": "temporarily_unavailable",
+        "error_description": f"{down} is down",
+    }
+    return json(body, status=503, headers={"Retry-After": RETRY_AFTER})

@@ -1,0 +1,121 @@
+"""Routes under /api: who am I, and the caller's own notes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.response import empty, json
+from sanic_ext.extensions.openapi import openapi
+
+from app.blueprints.common import iso, json_body, object_schema, service
+from app.errors import NotFound
+from app.middleware import requires
+from app.requests import read_json, required_string, string
+from app.stores import notes
+from app.tokens import AccessClaims
+
+bp = Blueprint("resources", url_prefix="/api")
+
+MAX_TITLE = 200
+MAX_BODY = 10_000
+_NOTE_IN = object_schema(
+    ["title", "body"],
+    title={"type": "string", "minLength": 1, "maxLength": MAX_TITLE},
+    body={"type": "string", "maxLength": MAX_BODY},
+)
+
+
+def _caller(request: Request) -> AccessClaims:
+    claims: AccessClaims = request.ctx.auth
+    return claims
+
+
+def _note(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "title": row["title"],
+        "body": row["body"],
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+def _note_id(raw: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise NotFound("No such note.") from None
+
+
+def _note_fields(request: Request) -> tuple[str, str]:
+    body = read_json(request)
+    title = required_string(body, "title", max_length=MAX_TITLE)
+    text = string(body, "body", max_length=MAX_BODY, allow_empty=True)
+    assert text is not None
+    return title, text
+
+
+@bp.get("/me")
+@openapi.summary("The caller, from the access token alone")
+@requires()
+async def me(request: Request) -> HTTPResponse:
+    claims = _caller(request)
+    return json(
+        {
+            "id": claims.sub,
+            "username": claims.username,
+            "scope": claims.scope,
+            "session_id": claims.sid,
+        }
+    )
+
+
+@bp.get("/notes")
+@openapi.summary("The caller's notes, newest first")
+@requires("notes:read")
+async def list_notes(request: Request) -> HTTPResponse:
+    rows = await notes.list_for(service(request).db, _caller(request).sub)
+    return json({"notes": [_note(row) for row in rows]})
+
+
+@bp.post("/notes")
+@openapi.definition(summary="Create a note", body=json_body(_NOTE_IN))
+@requires("notes:write")
+async def create_note(request: Request) -> HTTPResponse:
+    title, text = _note_fields(request)
+    row = await notes.create(service(request).db, _caller(request).sub, title, text)
+    return json(_note(row), status=201)
+
+
+@bp.get("/notes/<note_id:str>")
+@openapi.summary("One of the caller's notes")
+@requires("notes:read")
+async def get_note(request: Request, note_id: str) -> HTTPResponse:
+    row = await notes.get(service(request).db, _caller(request).sub, _note_id(note_id))
+    if row is None:
+        raise NotFound("No such note.")
+    return json(_note(row))
+
+
+@bp.put("/notes/<note_id:str>")
+@openapi.definition(summary="Replace a note", body=json_body(_NOTE_IN))
+@requires("notes:write")
+async def update_note(request: Request, note_id: str) -> HTTPResponse:
+    nid = _note_id(note_id)
+    title, text = _note_fields(request)
+    row = await notes.update(service(request).db, _caller(request).sub, nid, title, text)
+    if row is None:
+        raise NotFound("No such note.")
+    return json(_note(row))
+
+
+@bp.delete("/notes/<note_id:str>")
+@openapi.summary("Delete a note")
+@requires("notes:write")
+async def delete_note(request: Request, note_id: str) -> HTTPResponse:
+    if not await notes.delete(service(request).db, _caller(request).sub, _note_id(note_id)):
+        raise NotFound("No such note.")
+    return empty()

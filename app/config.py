@@ -1,0 +1,107 @@
+"""Settings: read once from the environment, then `.env`, into one frozen object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ALGORITHMS = ("HS256", "HS384", "HS512")
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse KEY=VALUE lines; `#` comments, `export` prefixes and quotes are allowed."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip() or default
+    if urlsplit(value).scheme not in schemes:
+        raise ConfigError(f"{name} must be a {' or '.join(schemes)} URL, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    jwt_secret: str
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/jwt_refresh"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_key_prefix: str = "jwt-refresh-api:"
+    jwt_algorithm: str = "HS256"
+    jwt_issuer: str = "jwt-refresh-api"
+    jwt_audience: str = "jwt-refresh-api"
+    access_token_ttl: int = 600
+    refresh_token_ttl: int = 604800
+    session_max_age: int = 2592000
+    refresh_reuse_grace: int = 2
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
+    ) -> Settings:
+        """Environment first; `.env` fills in only what the environment leaves unset."""
+        env = dict(read_dotenv(dotenv)) if dotenv is not None else {}
+        env.update(os.environ if environ is None else environ)
+
+        secret = env.get("JWT_SECRET", "")
+        if not secret:
+            raise ConfigError("JWT_SECRET is not set: give it a random value of at least 32 bytes")
+        if len(secret.encode()) < 32:
+            raise ConfigError("JWT_SECRET is too short: it must be at least 32 bytes")
+        algorithm = env.get("JWT_ALGORITHM", "").strip() or "HS256"
+        if algorithm not in ALGORITHMS:
+            raise ConfigError(f"JWT_ALGORITHM must be one of {', '.join(ALGORITHMS)}")
+
+        settings = cls(
+            jwt_secret=secret,
+            database_url=_url(env, "DATABASE_URL", cls.database_url, ("postgresql", "postgres")),
+            redis_url=_url(env, "REDIS_URL", cls.redis_url, ("redis", "rediss", "unix")),
+            redis_key_prefix=env.get("REDIS_KEY_PREFIX", cls.redis_key_prefix),
+            jwt_algorithm=algorithm,
+            jwt_issuer=env.get("JWT_ISSUER", "").strip() or cls.jwt_issuer,
+            jwt_audience=env.get("JWT_AUDIENCE", "").strip() or cls.jwt_audience,
+            access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", cls.access_token_ttl),
+            refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", cls.refresh_token_ttl),
+            session_max_age=_int(env, "SESSION_MAX_AGE", cls.session_max_age),
+            refresh_reuse_grace=_int(env, "REFRESH_REUSE_GRACE", cls.refresh_reuse_grace, 0),
+            host=env.get("HOST", "").strip() or cls.host,
+            port=_int(env, "PORT", cls.port, 0),
+            workers=_int(env, "WORKERS", cls.workers),
+        )
+        if settings.refresh_token_ttl > settings.session_max_age:
+            raise ConfigError("REFRESH_TOKEN_TTL must not be longer than SESSION_MAX_AGE")
+        return settings

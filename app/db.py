@@ -1,0 +1,63 @@
+"""The PostgreSQL pool of one worker: opened before the server starts, closed after it stops."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+# Short, so that an outage answers 503 within a few seconds instead of hanging.
+CONNECT_TIMEOUT = 2.0
+ACQUIRE_TIMEOUT = 3.0
+COMMAND_TIMEOUT = 3.0
+
+
+class Database:
+    """A thin wrapper over an asyncpg pool that puts a timeout on every step."""
+
+    def __init__(self, pool: asyncpg.Pool):
+        self.pool = pool
+
+    @classmethod
+    async def open(cls, dsn: str, *, max_size: int = 10) -> Database:
+        # min_size=0: the worker starts even while PostgreSQL is down, and /health says so.
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=0,
+            max_size=max_size,
+            timeout=CONNECT_TIMEOUT,
+            command_timeout=COMMAND_TIMEOUT,
+            max_inactive_connection_lifetime=300,
+        )
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.connection() as connection, connection.transaction():
+            yield connection
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.connection() as connection:
+            return await connection.fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        async with self.connection() as connection:
+            return await connection.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        async with self.connection() as connection:
+            return await connection.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        async with self.connection() as connection:
+            return await connection.execute(query, *args)

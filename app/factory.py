@@ -1,0 +1,90 @@
+"""create_app(): the application, its error handler, listeners and blueprints. No I/O here."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from sanic import Sanic
+
+from app import passwords
+from app.auth import AuthService
+from app.blueprints import auth, health, resources
+from app.config import ConfigError, Settings
+from app.db import Database
+from app.errors import ApiErrorHandler
+from app.middleware import setup_middleware
+from app.redis import open_redis
+from app.stores.revocation import RevocationStore
+from app.tokens import Tokens
+
+APP_NAME = "jwt_refresh_api"
+
+# Bounded input: a token, a few headers and a note fit easily.
+REQUEST_MAX_SIZE = 64 * 1024
+REQUEST_MAX_HEADER_SIZE = 16 * 1024
+
+
+def create_app(*_: Any, settings: Settings | None = None, name: str = APP_NAME) -> Sanic[Any, Any]:
+    """Build the app. Positional arguments are ignored (`sanic --factory` passes its Namespace)."""
+    if settings is None:
+        try:
+            settings = Settings.from_env()
+        except ConfigError as error:
+            sys.exit(f"configuration error: {error}")
+
+    app: Sanic[Any, Any] = Sanic(name, error_handler=ApiErrorHandler())
+    app.config.update(
+        REQUEST_MAX_SIZE=REQUEST_MAX_SIZE,
+        REQUEST_MAX_HEADER_SIZE=REQUEST_MAX_HEADER_SIZE,
+        REQUEST_TIMEOUT=15,
+        RESPONSE_TIMEOUT=30,
+        KEEP_ALIVE_TIMEOUT=75,
+        FALLBACK_ERROR_FORMAT="json",
+        OAS_UI_DEFAULT="swagger",
+        OAS_UI_REDOC=False,
+        OAS_URL_PREFIX="/docs",
+        OAS_IGNORE_HEAD=True,
+        OAS_IGNORE_OPTIONS=True,
+        HTTP_AUTO_TRACE=False,
+        CORS=False,
+        OAS_AUTODOC=True,
+    )
+    app.ctx.settings = settings
+    app.ctx.tokens = Tokens(settings)
+
+    app.ext.openapi.describe(
+        "jwt-refresh-api",
+        version="0.1.0",
+        description="Short-lived JWT access tokens, rotating refresh tokens, instant revocation.",
+    )
+    app.ext.openapi.add_security_scheme("bearer", "http", scheme="bearer", bearer_format="JWT")
+
+    setup_middleware(app)
+    app.blueprint(auth.bp)
+    app.blueprint(resources.bp)
+    app.blueprint(health.bp)
+    setup_listeners(app)
+    return app
+
+
+def setup_listeners(app: Sanic[Any, Any]) -> None:
+    @app.before_server_start
+    async def open_pools(app: Sanic[Any, Any]) -> None:
+        settings: Settings = app.ctx.settings
+        db = await Database.open(settings.database_url)
+        redis = open_redis(settings.redis_url)
+        revocation = RevocationStore(
+            redis, prefix=settings.redis_key_prefix, access_ttl=settings.access_token_ttl
+        )
+        app.ctx.db, app.ctx.redis, app.ctx.revocation = db, redis, revocation
+        app.ctx.auth = AuthService(settings, app.ctx.tokens, db, revocation)
+        await passwords.warm_up()
+
+    @app.after_server_stop
+    async def close_pools(app: Sanic[Any, Any]) -> None:
+        await app.ctx.db.close()
+        await app.ctx.redis.aclose()
+
+    logging.getLogger("app").setLevel(logging.INFO)
