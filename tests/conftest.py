@@ -1,0 +1,154 @@
+"""Fixtures: a migrated test database per run, an app per settings, and clean state per test."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+from sanic import Sanic
+
+from app.cli import create_database, migrate
+from app.config import Settings
+from app.factory import create_app
+from tests import support
+
+Sanic.test_mode = True
+
+TEST_SETTINGS = Settings(
+    jwt_secret=support.SECRET,
+    database_url=support.DATABASE_URL,
+    redis_url=support.REDIS_URL,
+    redis_key_prefix=support.REDIS_PREFIX,
+)
+_app_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return TEST_SETTINGS
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def database() -> AsyncIterator[str]:
+    """Create and migrate this run's database once; drop it at the end."""
+    await create_database(support.DATABASE_URL)
+    await migrate(support.DATABASE_URL)
+    yield support.DATABASE_URL
+    admin_dsn = support.DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{support.DATABASE_NAME}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(support.REDIS_URL, decode_responses=True)
+    yield client
+    await _delete_keys(client)
+    await client.aclose()
+
+
+@pytest.fixture
+async def db(database: str) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection to the test database, for asserting what was stored."""
+    connection = await asyncpg.connect(database)
+    yield connection
+    await connection.close()
+
+
+async def _delete_keys(client: Redis) -> None:
+    keys = [key async for key in client.scan_iter(match=support.REDIS_PREFIX + "*", count=500)]
+    if keys:
+        await client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+async def clean_state(database: str, redis: Redis) -> AsyncIterator[None]:
+    """Every test starts with no users, sessions, notes or Redis marks."""
+    yield
+    connection = await asyncpg.connect(database)
+    try:
+        await connection.execute("TRUNCATE users, sessions, notes CASCADE")
+    finally:
+        await connection.close()
+    await _delete_keys(redis)
+
+
+def make_settings(**overrides: Any) -> Settings:
+    return dataclasses.replace(TEST_SETTINGS, **overrides)
+
+
+@pytest.fixture
+def make_app() -> Callable[..., Sanic[Any, Any]]:
+    """`make_app(access_token_ttl=2)`: an app on the test settings with some replaced."""
+
+    def factory(**overrides: Any) -> Sanic[Any, Any]:
+        app = create_app(settings=make_settings(**overrides), name=f"test_app_{next(_app_names)}")
+        app.config.TOUCHUP = False  # sanic-testing restarts the app per request: keep it cheap
+        return app
+
+    return factory
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Sanic[Any, Any]]) -> Sanic[Any, Any]:
+    return make_app()
+
+
+class Api:
+    """A few words over sanic-testing's ASGI client for the common steps."""
+
+    def __init__(self, app: Sanic[Any, Any]):
+        self.app = app
+        self.client = app.asgi_client
+
+    async def request(self, method: str, path: str, *, token: str | None = None,
+                      headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        headers = dict(headers or {})
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        _, response = await getattr(self.client, method.lower())(path, headers=headers, **kwargs)
+        return response
+
+    async def register(self, username: str = "alice", password: str = "correct horse") -> Any:
+        response = await self.request("POST", "/auth/register",
+                                      json={"username": username, "password": password})
+        assert response.status == 201, response.text
+        return response.json
+
+    async def login(self, username: str = "alice", password: str = "correct horse",
+                    **extra: Any) -> dict[str, Any]:
+        response = await self.request("POST", "/auth/login",
+                                      json={"username": username, "password": password, **extra})
+        assert response.status == 200, response.text
+        tokens: dict[str, Any] = response.json
+        return tokens
+
+    async def user(self, username: str = "alice", password: str = "correct horse",
+                   **extra: Any) -> dict[str, Any]:
+        """Register and log in: the token response."""
+        await self.register(username, password)
+        return await self.login(username, password, **extra)
+
+    async def refresh(self, refresh_token: str) -> Any:
+        return await self.request("POST", "/auth/refresh", json={"refresh_token": refresh_token})
+
+
+@pytest.fixture
+def api(app: Sanic[Any, Any]) -> Api:
+    return Api(app)
+
+
+@pytest.fixture
+def make_api(make_app: Callable[..., Sanic[Any, Any]]) -> Callable[..., Api]:
+    return lambda **overrides: Api(make_app(**overrides))
+
+
+Factory = Callable[..., Awaitable[Any]]
