@@ -26,8 +26,14 @@ REQUEST_MAX_SIZE = 64 * 1024
 REQUEST_MAX_HEADER_SIZE = 16 * 1024
 
 
-def create_app(*_: Any, settings: Settings | None = None, name: str = APP_NAME) -> Sanic[Any, Any]:
-    """Build the app. Positional arguments are ignored (`sanic --factory` passes its Namespace)."""
+def create_app(
+    *_: Any, settings: Settings | None = None, name: str = APP_NAME, listeners: bool = True
+) -> Sanic[Any, Any]:
+    """Build the app. Positional arguments are ignored (`sanic --factory` passes its Namespace).
+
+    `listeners=False` leaves opening the pools to the caller (`open_resources`): the tests do,
+    because sanic-testing's ASGI client runs the server listeners around every request.
+    """
     if settings is None:
         try:
             settings = Settings.from_env()
@@ -65,26 +71,31 @@ def create_app(*_: Any, settings: Settings | None = None, name: str = APP_NAME) 
     app.blueprint(auth.bp)
     app.blueprint(resources.bp)
     app.blueprint(health.bp)
-    setup_listeners(app)
+    if listeners:
+        setup_listeners(app)
     return app
 
 
+async def open_resources(app: Sanic[Any, Any]) -> None:
+    """Open this worker's pools and the services built on them."""
+    settings: Settings = app.ctx.settings
+    db = await Database.open(settings.database_url)
+    redis = open_redis(settings.redis_url)
+    revocation = RevocationStore(
+        redis, prefix=settings.redis_key_prefix, access_ttl=settings.access_token_ttl
+    )
+    app.ctx.db, app.ctx.redis, app.ctx.revocation = db, redis, revocation
+    app.ctx.auth = AuthService(settings, app.ctx.tokens, db, revocation)
+    await passwords.warm_up()
+
+
+async def close_resources(app: Sanic[Any, Any]) -> None:
+    await app.ctx.db.close()
+    await app.ctx.redis.aclose()
+
+
 def setup_listeners(app: Sanic[Any, Any]) -> None:
-    @app.before_server_start
-    async def open_pools(app: Sanic[Any, Any]) -> None:
-        settings: Settings = app.ctx.settings
-        db = await Database.open(settings.database_url)
-        redis = open_redis(settings.redis_url)
-        revocation = RevocationStore(
-            redis, prefix=settings.redis_key_prefix, access_ttl=settings.access_token_ttl
-        )
-        app.ctx.db, app.ctx.redis, app.ctx.revocation = db, redis, revocation
-        app.ctx.auth = AuthService(settings, app.ctx.tokens, db, revocation)
-        await passwords.warm_up()
-
-    @app.after_server_stop
-    async def close_pools(app: Sanic[Any, Any]) -> None:
-        await app.ctx.db.close()
-        await app.ctx.redis.aclose()
-
+    # Once per worker process: workers are spawned, and each opens its own pools.
+    app.before_server_start(open_resources)
+    app.after_server_stop(close_resources)
     logging.getLogger("app").setLevel(logging.INFO)

@@ -14,7 +14,7 @@ from sanic import Sanic
 
 from app.cli import create_database, migrate
 from app.config import Settings
-from app.factory import create_app
+from app.factory import close_resources, create_app, open_resources
 from tests import support
 
 Sanic.test_mode = True
@@ -86,20 +86,36 @@ def make_settings(**overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def make_app() -> Callable[..., Sanic[Any, Any]]:
-    """`make_app(access_token_ttl=2)`: an app on the test settings with some replaced."""
+async def make_app() -> AsyncIterator[Callable[..., Sanic[Any, Any]]]:
+    """`make_app(access_token_ttl=2)`: an app on the test settings with some replaced.
+
+    The fixture opens each app's pools once and closes them after the test, instead of the
+    server listeners, which sanic-testing's ASGI client would run around every request (and
+    which would close a pool under a concurrent request).
+    """
+    apps: list[Sanic[Any, Any]] = []
 
     def factory(**overrides: Any) -> Sanic[Any, Any]:
-        app = create_app(settings=make_settings(**overrides), name=f"test_app_{next(_app_names)}")
-        app.config.TOUCHUP = False  # sanic-testing restarts the app per request: keep it cheap
+        app = create_app(
+            settings=make_settings(**overrides),
+            name=f"test_app_{next(_app_names)}",
+            listeners=False,
+        )
+        app.config.TOUCHUP = False  # the ASGI client restarts the app per request: keep it cheap
+        apps.append(app)
         return app
 
-    return factory
+    yield factory
+    for app in apps:
+        if hasattr(app.ctx, "db"):
+            await close_resources(app)
 
 
 @pytest.fixture
-def app(make_app: Callable[..., Sanic[Any, Any]]) -> Sanic[Any, Any]:
-    return make_app()
+async def app(make_app: Callable[..., Sanic[Any, Any]]) -> Sanic[Any, Any]:
+    app = make_app()
+    await open_resources(app)
+    return app
 
 
 class Api:
@@ -111,6 +127,8 @@ class Api:
 
     async def request(self, method: str, path: str, *, token: str | None = None,
                       headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        if not hasattr(self.app.ctx, "db"):
+            await open_resources(self.app)
         headers = dict(headers or {})
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -148,6 +166,7 @@ def api(app: Sanic[Any, Any]) -> Api:
 
 @pytest.fixture
 def make_api(make_app: Callable[..., Sanic[Any, Any]]) -> Callable[..., Api]:
+    """`api = make_api(refresh_reuse_grace=0)`: its pools open on its first request."""
     return lambda **overrides: Api(make_app(**overrides))
 
 
