@@ -12,10 +12,18 @@ from typing import Any
 from app import passwords
 from app.config import Settings
 from app.db import Database
-from app.errors import InvalidGrant, InvalidScope
+from app.errors import (
+    InvalidGrant,
+    InvalidScope,
+    InvalidToken,
+    NotFound,
+    RateLimited,
+    WrongPassword,
+)
 from app.stores import sessions, users
+from app.stores.ratelimit import LoginLimiter
 from app.stores.revocation import RevocationStore
-from app.tokens import TokenError, Tokens, new_id
+from app.tokens import AccessClaims, TokenError, Tokens, new_id
 
 log = logging.getLogger("app.auth")
 
@@ -45,30 +53,46 @@ def resolve_scope(requested: str | None, granted: str) -> str:
 
 class AuthService:
     def __init__(
-        self, settings: Settings, tokens: Tokens, db: Database, revocation: RevocationStore
+        self,
+        settings: Settings,
+        tokens: Tokens,
+        db: Database,
+        revocation: RevocationStore,
+        limiter: LoginLimiter,
     ):
         self.settings = settings
         self.tokens = tokens
         self.db = db
         self.revocation = revocation
+        self.limiter = limiter
 
     # -- login -------------------------------------------------------------------
 
     async def login(
         self, username: str, password: str, scope: str | None, client: Client
     ) -> dict[str, Any]:
+        """Unknown user, wrong password and disabled account answer alike, in the same time."""
+        await self._check_rate(username, client)
         user = await users.by_username(self.db, username)
         ok, needs_rehash = await passwords.verify_password(
             user["password_hash"] if user else None, password
         )
         if user is None or not ok or user["disabled_at"] is not None:
+            await self.limiter.failed(username, client.ip)
             raise InvalidGrant("The username or password is wrong.")
+        await self.limiter.succeeded(username)
         granted = resolve_scope(scope, user["scope"])
         if needs_rehash:
             with contextlib.suppress(Exception):
                 new_hash = await passwords.hash_password(password)
                 await users.set_password_hash(self.db, user["id"], new_hash)
         return await self.start_session(str(user["id"]), user["username"], granted, client)
+
+    async def _check_rate(self, username: str, client: Client) -> None:
+        # Before any hashing: a flood of guesses costs Redis round trips, not CPU.
+        wait = await self.limiter.retry_after(username, client.ip)
+        if wait:
+            raise RateLimited(wait)
 
     async def start_session(
         self, user_id: str, username: str, scope: str, client: Client
@@ -156,17 +180,85 @@ class AuthService:
         raise InvalidGrant("This refresh token was already used; the session has been revoked.")
 
     # -- ending sessions ----------------------------------------------------------
+    #
+    # Redis first (the access tokens die), then PostgreSQL (the refresh tokens die). If the
+    # second step fails the caller gets a 503 and may retry: nothing is left half-alive.
 
-    async def end_sessions(
-        self, sids: list[str], *, reason: str, user_id: str | None = None
-    ) -> list[str]:
-        """Refuse the sessions' access tokens (Redis) first, then their refresh tokens (SQL)."""
-        await self.revocation.revoke_sessions(sids)
-        ended = []
+    async def end_sessions(self, sids: list[str], *, reason: str) -> None:
+        await self.revocation.revoke(sids)
         for sid in sids:
-            if await sessions.revoke(self.db, sid, reason, user_id):
-                ended.append(sid)
-        return ended
+            await sessions.revoke(self.db, sid, reason)
+
+    async def end_own_session(self, user_id: str, sid: str) -> None:
+        """DELETE /auth/sessions/{id}: another user's session is as unknown as a missing one."""
+        if not await sessions.is_active_for(self.db, sid, user_id):
+            raise NotFound("No such session.")
+        await self.end_sessions([sid], reason="ended_by_user")
+
+    async def end_all_sessions(
+        self,
+        user_id: str,
+        reason: str,
+        *,
+        password_hash: str | None = None,
+        disable: bool = False,
+    ) -> int:
+        """End every session of the user and refuse every access token issued before now.
+
+        Returns the moment (epoch seconds) from which new tokens are accepted again.
+        """
+        now = int(time.time())
+        sids = await sessions.active_ids(self.db, user_id)
+        await self.revocation.revoke(sids, user_id=user_id, not_before=now)
+        async with self.db.transaction() as tx:
+            if password_hash is not None:
+                await users.set_password_hash(tx, user_id, password_hash)
+            if disable:
+                await users.set_disabled(tx, user_id, True)
+            await users.set_tokens_valid_after(tx, user_id, datetime.fromtimestamp(now, UTC))
+            ended = await sessions.revoke_all(tx, user_id, reason)
+        # Sessions started while we were at it: refuse their access tokens too.
+        late = sorted(set(ended) - set(sids))
+        if late:
+            await self.revocation.revoke(late)
+        return now
+
+    async def change_password(
+        self, claims: AccessClaims, current: str, new: str, client: Client
+    ) -> dict[str, Any]:
+        user = await users.by_id(self.db, claims.sub)
+        if user is None or user["disabled_at"] is not None:
+            raise InvalidToken("The account no longer exists or is disabled.")
+        await self._check_rate(user["username"], client)
+        ok, _ = await passwords.verify_password(user["password_hash"], current)
+        if not ok:
+            await self.limiter.failed(user["username"], client.ip)
+            raise WrongPassword()
+        new_hash = await passwords.hash_password(new)
+        await self.end_all_sessions(claims.sub, "password_changed", password_hash=new_hash)
+        return await self.start_session(claims.sub, user["username"], claims.scope, client)
+
+    async def revoke_token(self, token: str, hint: str | None) -> None:
+        """RFC 7009: end the session a token of ours belongs to; anything else is ignored."""
+        verifiers = [self.tokens.verify_refresh, self.tokens.verify_access]
+        if hint == "access_token":
+            verifiers.reverse()
+        for verify in verifiers:
+            try:
+                sid = verify(token).sid
+            except TokenError:
+                continue
+            await self.end_sessions([sid], reason="revoked")
+            return
+
+    async def set_disabled(self, username: str, disabled: bool) -> None:
+        user = await users.by_username(self.db, username)
+        if user is None:
+            raise NotFound("No such user.")
+        if disabled:
+            await self.end_all_sessions(str(user["id"]), "account_disabled", disable=True)
+        else:
+            await users.set_disabled(self.db, str(user["id"]), False)
 
     # -- responses ---------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -12,6 +12,15 @@ import asyncpg
 CONNECT_TIMEOUT = 2.0
 ACQUIRE_TIMEOUT = 3.0
 COMMAND_TIMEOUT = 3.0
+
+
+class Queryable(Protocol):
+    """What the stores need: a `Database`, or an `asyncpg.Connection` inside a transaction."""
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]: ...
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None: ...
+    async def fetchval(self, query: str, *args: Any) -> Any: ...
+    async def execute(self, query: str, *args: Any) -> str: ...
 
 
 class Database:

@@ -10,12 +10,13 @@ from sanic import Sanic
 
 from app import passwords
 from app.auth import AuthService
-from app.blueprints import auth, health, resources
+from app.blueprints import admin, auth, health, resources
 from app.config import ConfigError, Settings
 from app.db import Database
 from app.errors import ApiErrorHandler
 from app.middleware import setup_middleware
 from app.redis import open_redis
+from app.stores.ratelimit import LoginLimiter
 from app.stores.revocation import RevocationStore
 from app.tokens import Tokens
 
@@ -70,6 +71,7 @@ def create_app(
     setup_middleware(app)
     app.blueprint(auth.bp)
     app.blueprint(resources.bp)
+    app.blueprint(admin.bp)
     app.blueprint(health.bp)
     if listeners:
         setup_listeners(app)
@@ -85,7 +87,8 @@ async def open_resources(app: Sanic[Any, Any]) -> None:
         redis, prefix=settings.redis_key_prefix, access_ttl=settings.access_token_ttl
     )
     app.ctx.db, app.ctx.redis, app.ctx.revocation = db, redis, revocation
-    app.ctx.auth = AuthService(settings, app.ctx.tokens, db, revocation)
+    limiter = LoginLimiter(redis, prefix=settings.redis_key_prefix)
+    app.ctx.auth = AuthService(settings, app.ctx.tokens, db, revocation, limiter)
     await passwords.warm_up()
 
 

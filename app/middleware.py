@@ -80,7 +80,7 @@ async def authenticate(request: Request) -> None:
         claims = app_ctx.tokens.verify_access(token)
     except TokenError as error:
         raise InvalidToken(f"The access token is invalid: {error}.") from None
-    if await app_ctx.revocation.is_revoked(claims.sid):
+    if await app_ctx.revocation.is_revoked(claims):
         raise InvalidToken("The access token has been revoked.")
     request.ctx.auth = claims
 

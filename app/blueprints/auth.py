@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic.response import json
+from sanic.response import empty, json
 from sanic_ext.extensions.openapi import openapi
 
 from app import passwords
@@ -21,10 +22,11 @@ from app.blueprints.common import (
     service,
     token_answer,
 )
-from app.errors import InvalidGrant, InvalidRequest, UnsupportedGrantType
+from app.errors import InvalidGrant, InvalidRequest, NotFound, UnsupportedGrantType
+from app.middleware import requires
 from app.requests import read_json, read_params, required_string, string
-from app.stores import users
-from app.tokens import MAX_TOKEN_LENGTH
+from app.stores import sessions, users
+from app.tokens import MAX_TOKEN_LENGTH, AccessClaims
 
 bp = Blueprint("auth", url_prefix="/auth")
 
@@ -149,3 +151,134 @@ async def token(request: Request) -> HTTPResponse:
     except InvalidGrant as error:
         raise error.as_oauth() from None
     return token_answer(tokens)
+
+
+# -- ending sessions (bearer) ------------------------------------------------------------
+
+
+def _caller(request: Request) -> AccessClaims:
+    claims: AccessClaims = request.ctx.auth
+    return claims
+
+
+@bp.post("/logout")
+@openapi.definition(summary="End the caller's session", response=answers((204, None, "Ended")))
+@requires()
+async def logout(request: Request) -> HTTPResponse:
+    await service(request).end_sessions([_caller(request).sid], reason="logout")
+    return empty()
+
+
+@bp.post("/logout-all")
+@openapi.definition(
+    summary="End every session of the caller", response=answers((204, None, "Ended"))
+)
+@requires()
+async def logout_all(request: Request) -> HTTPResponse:
+    await service(request).end_all_sessions(_caller(request).sub, "logout_all")
+    return empty()
+
+
+@bp.post("/password")
+@openapi.definition(
+    summary="Change the password: every earlier session ends, a new one starts",
+    body=json_body(
+        object_schema(
+            ["current_password", "new_password"],
+            current_password={"type": "string"},
+            new_password={"type": "string"},
+        )
+    ),
+    response=answers(
+        (200, TOKEN_RESPONSE, "Token response for a new session"),
+        (400, ERROR, "The new password breaks the policy"),
+        (403, ERROR, "The current password is wrong"),
+    ),
+)
+@requires()
+async def change_password(request: Request) -> HTTPResponse:
+    body = read_json(request)
+    current = _password(body, "current_password")
+    new = _password(body, "new_password")
+    claims = _caller(request)
+    check_new_password(claims.username, new)
+    tokens = await service(request).change_password(claims, current, new, client_of(request))
+    return token_answer(tokens)
+
+
+_SESSION = object_schema(
+    ["id", "created_at", "last_used_at", "expires_at", "user_agent", "ip", "current"],
+    id={"type": "string"},
+    created_at={"type": "string", "format": "date-time"},
+    last_used_at={"type": "string", "format": "date-time"},
+    expires_at={"type": "string", "format": "date-time"},
+    user_agent={"type": "string", "nullable": True},
+    ip={"type": "string", "nullable": True},
+    current={"type": "boolean"},
+)
+
+
+@bp.get("/sessions")
+@openapi.definition(
+    summary="The caller's active sessions, newest first",
+    response=answers(
+        (200, object_schema(["sessions"], sessions={"type": "array", "items": _SESSION}), "")
+    ),
+)
+@requires()
+async def list_sessions(request: Request) -> HTTPResponse:
+    claims = _caller(request)
+    rows = await sessions.list_active(service(request).db, claims.sub)
+    return json(
+        {
+            "sessions": [
+                {
+                    "id": str(row["id"]),
+                    "created_at": iso(row["created_at"]),
+                    "last_used_at": iso(row["last_used_at"]),
+                    "expires_at": iso(row["expires_at"]),
+                    "user_agent": row["user_agent"],
+                    "ip": row["ip"],
+                    "current": str(row["id"]) == claims.sid,
+                }
+                for row in rows
+            ]
+        }
+    )
+
+
+@bp.delete("/sessions/<session_id:str>")
+@openapi.definition(
+    summary="End one of the caller's sessions",
+    response=answers((204, None, "Ended"), (404, ERROR, "No such session of the caller")),
+)
+@requires()
+async def end_session(request: Request, session_id: str) -> HTTPResponse:
+    try:
+        sid = str(uuid.UUID(session_id))
+    except ValueError:
+        raise NotFound("No such session.") from None
+    await service(request).end_own_session(_caller(request).sub, sid)
+    return empty()
+
+
+@bp.post("/revoke")
+@openapi.definition(
+    summary="RFC 7009 token revocation: ends the session the token belongs to",
+    body={
+        "application/x-www-form-urlencoded": object_schema(
+            ["token"],
+            token={"type": "string"},
+            token_type_hint={"type": "string", "enum": ["access_token", "refresh_token"]},
+        )
+    },
+    response=answers((200, None, "Revoked, or nothing to revoke"), (400, ERROR, "No token")),
+)
+async def revoke(request: Request) -> HTTPResponse:
+    body = read_params(request)
+    token = required_string(body, "token", max_length=64 * 1024)
+    hint = string(body, "token_type_hint", required=False, max_length=64)
+    # RFC 7009 §2.2: an invalid or unknown token is not an error; there is just nothing to do.
+    if len(token) <= MAX_TOKEN_LENGTH:
+        await service(request).revoke_token(token, hint)
+    return empty(status=200)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import asyncpg
 
-from app.db import Database
+from app.db import Database, Queryable
 
 
 async def create(
@@ -77,13 +77,51 @@ async def refresh_state(
     )
 
 
-async def revoke(db: Database, sid: str, reason: str, user_id: str | None = None) -> bool:
-    """End one session (of `user_id`, when given). False when there was no live session."""
+async def revoke(db: Queryable, sid: str, reason: str) -> bool:
+    """End one session. False when there was no live session."""
     status = await db.execute(
         "UPDATE sessions SET revoked_at = now(), revoked_reason = $2"
-        " WHERE id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR user_id = $3::uuid)",
+        " WHERE id = $1 AND revoked_at IS NULL",
         sid,
         reason,
-        user_id,
     )
     return status != "UPDATE 0"
+
+
+async def is_active_for(db: Queryable, sid: str, user_id: str) -> bool:
+    return bool(
+        await db.fetchval(
+            "SELECT true FROM sessions WHERE id = $1 AND user_id = $2"
+            " AND revoked_at IS NULL AND expires_at > now()",
+            sid,
+            user_id,
+        )
+    )
+
+
+async def active_ids(db: Queryable, user_id: str) -> list[str]:
+    rows = await db.fetch(
+        "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()",
+        user_id,
+    )
+    return [str(row["id"]) for row in rows]
+
+
+async def revoke_all(db: Queryable, user_id: str, reason: str) -> list[str]:
+    """End every live session of the user; the ids of those it ended."""
+    rows = await db.fetch(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = $2"
+        " WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
+        user_id,
+        reason,
+    )
+    return [str(row["id"]) for row in rows]
+
+
+async def list_active(db: Queryable, user_id: str) -> list[asyncpg.Record]:
+    return await db.fetch(
+        "SELECT id, created_at, last_used_at, expires_at, user_agent, ip FROM sessions"
+        " WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()"
+        " ORDER BY created_at DESC, id",
+        user_id,
+    )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
-from app.db import Database
+from app.db import Database, Queryable
 from app.errors import UsernameTaken
 
 DEFAULT_SCOPE = "notes:read notes:write"
@@ -36,9 +38,32 @@ async def by_username(db: Database, username: str) -> asyncpg.Record | None:
     )
 
 
-async def set_password_hash(db: Database, user_id: str, password_hash: str) -> None:
+async def set_password_hash(db: Queryable, user_id: str, password_hash: str) -> None:
     await db.execute(
         "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
         user_id,
         password_hash,
+    )
+
+
+async def by_id(db: Queryable, user_id: str) -> asyncpg.Record | None:
+    return await db.fetchrow(
+        "SELECT id, username, password_hash, scope, disabled_at FROM users WHERE id = $1", user_id
+    )
+
+
+async def set_disabled(db: Queryable, user_id: str, disabled: bool) -> None:
+    await db.execute(
+        "UPDATE users SET disabled_at = CASE WHEN $2 THEN coalesce(disabled_at, now()) END,"
+        " updated_at = now() WHERE id = $1",
+        user_id,
+        disabled,
+    )
+
+
+async def set_tokens_valid_after(db: Queryable, user_id: str, moment: datetime) -> None:
+    await db.execute(
+        "UPDATE users SET tokens_valid_after = $2, updated_at = now() WHERE id = $1",
+        user_id,
+        moment,
     )

@@ -1,0 +1,34 @@
+"""Routes under /api/admin (scope `admin`): disable and enable accounts."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.response import empty
+from sanic_ext.extensions.openapi import openapi
+
+from app.blueprints.common import ERROR, answers, service
+from app.middleware import requires
+
+bp = Blueprint("admin", url_prefix="/api/admin")
+
+
+@bp.post("/users/<username:str>/disable")
+@openapi.definition(
+    summary="Disable an account: no login or refresh, its live access tokens refused at once",
+    response=answers((204, None, "Disabled"), (404, ERROR, "No such user")),
+)
+@requires("admin")
+async def disable(request: Request, username: str) -> HTTPResponse:
+    await service(request).set_disabled(username, True)
+    return empty()
+
+
+@bp.post("/users/<username:str>/enable")
+@openapi.definition(
+    summary="Enable an account again (its earlier sessions stay ended)",
+    response=answers((204, None, "Enabled"), (404, ERROR, "No such user")),
+)
+@requires("admin")
+async def enable(request: Request, username: str) -> HTTPResponse:
+    await service(request).set_disabled(username, False)
+    return empty()
