@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,7 @@ from app.errors import (
 from app.stores import sessions, users
 from app.stores.ratelimit import LoginLimiter
 from app.stores.revocation import RevocationStore
-from app.tokens import AccessClaims, TokenError, Tokens, new_id
+from app.tokens import AccessClaims, RefreshClaims, TokenError, Tokens, new_id
 
 log = logging.getLogger("app.auth")
 
@@ -240,7 +241,10 @@ class AuthService:
 
     async def revoke_token(self, token: str, hint: str | None) -> None:
         """RFC 7009: end the session a token of ours belongs to; anything else is ignored."""
-        verifiers = [self.tokens.verify_refresh, self.tokens.verify_access]
+        verifiers: list[Callable[[str], AccessClaims | RefreshClaims]] = [
+            self.tokens.verify_refresh,
+            self.tokens.verify_access,
+        ]
         if hint == "access_token":
             verifiers.reverse()
         for verify in verifiers:

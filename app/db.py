@@ -57,7 +57,8 @@ class Database:
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         async with self.connection() as connection:
-            return await connection.fetch(query, *args)
+            rows: list[asyncpg.Record] = await connection.fetch(query, *args)
+            return rows
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
         async with self.connection() as connection:
@@ -69,4 +70,5 @@ class Database:
 
     async def execute(self, query: str, *args: Any) -> str:
         async with self.connection() as connection:
-            return await connection.execute(query, *args)
+            status: str = await connection.execute(query, *args)
+            return status

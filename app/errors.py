@@ -32,7 +32,7 @@ RETRY_AFTER = "2"
 class ApiError(Exception):
     """Base of every error answered to a client."""
 
-    status: ClassVar[int] = 500
+    status: int = 500  # an instance may differ (invalid_grant is 400 on /auth/token)
     error: ClassVar[str] = "server_error"
     description: ClassVar[str] = "The server could not answer this request."
     quiet: ClassVar[bool] = True
@@ -170,7 +170,7 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.ReadOnlyError,
 )
 
-_SANIC_CODES = {
+_SANIC_CODES: dict[int, type[ApiError]] = {
     400: InvalidRequest,
     404: NotFound,
     405: MethodNotAllowed,
@@ -191,7 +191,8 @@ def as_api_error(exception: BaseException) -> ApiError:
         if cls is ServiceUnavailable:
             return ServiceUnavailable()
         if cls is not None:
-            return cls(_sanic_description(cls, exception))
+            mapped: ApiError = cls(_sanic_description(cls, exception))
+            return mapped
         if 400 <= status < 500:
             error = InvalidRequest(_sanic_description(InvalidRequest, exception))
             error.status = status

@@ -49,7 +49,7 @@ def requires(*scopes: str) -> Callable[[H], H]:
         documented = openapi.response(401, error, "Missing, invalid or revoked token")(documented)
         if needed:
             documented = openapi.response(403, error, f"Needs scope {scope_text}")(documented)
-        return documented  # type: ignore[no-any-return]
+        return documented  # type: ignore[return-value]
 
     return decorator
 

@@ -148,7 +148,8 @@ class Tokens:
         except Exception:  # noqa: BLE001 - every decoding failure is the client's bad token
             raise TokenError("the token is malformed or its signature is invalid") from None
 
-        header, claims = decoded["header"], decoded["payload"]
+        header: dict[str, Any] = decoded["header"]
+        claims: dict[str, Any] = decoded["payload"]
         if header.get("typ") != typ:
             raise TokenError(f"the token's type must be {typ}")
         for name in ("iat", "exp"):

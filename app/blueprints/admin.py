@@ -6,7 +6,8 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty
 from sanic_ext.extensions.openapi import openapi
 
-from app.blueprints.common import ERROR, answers, service
+from app.blueprints.common import answers, service
+from app.errors import ERROR_SCHEMA as ERROR
 from app.middleware import requires
 
 bp = Blueprint("admin", url_prefix="/api/admin")

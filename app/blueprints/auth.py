@@ -12,7 +12,6 @@ from sanic_ext.extensions.openapi import openapi
 
 from app import passwords
 from app.blueprints.common import (
-    ERROR,
     TOKEN_RESPONSE,
     answers,
     client_of,
@@ -22,6 +21,7 @@ from app.blueprints.common import (
     service,
     token_answer,
 )
+from app.errors import ERROR_SCHEMA as ERROR
 from app.errors import InvalidGrant, InvalidRequest, NotFound, UnsupportedGrantType
 from app.middleware import requires
 from app.requests import read_json, read_params, required_string, string

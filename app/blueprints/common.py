@@ -10,7 +10,6 @@ from sanic.response import json
 from sanic_ext.extensions.openapi.definitions import Response
 
 from app.auth import AuthService, Client
-from app.errors import ERROR_SCHEMA as ERROR  # noqa: F401 - re-exported for the blueprints
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
