@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# make bench: PostgreSQL and Redis as for `make run`, then bench/run.py (wrk against a real server).
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+if ! command -v wrk >/dev/null; then
+    say "wrk is not installed: apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)"
+    exit 1
+fi
+export BENCH_DATABASE_URL=${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/jwt_refresh_bench}
+export BENCH_REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/14}
+"$ROOT/scripts/services.sh" "$BENCH_DATABASE_URL" "$BENCH_REDIS_URL"
+exec timeout 600 "$PY" bench/run.py "$@"
