@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ REFRESH_TYP = "refresh+jwt"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp", "jti", "sid")
 # Our tokens are a few hundred bytes; anything far larger is refused before any parsing.
 MAX_TOKEN_LENGTH = 4096
+# Compact JWS with unpadded base64url (RFC 7515 §2). PyJWT also accepts `=` padding, which
+# would give every token a second spelling that verifies; one spelling only.
+COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 class TokenError(Exception):
@@ -131,6 +135,8 @@ class Tokens:
     def _verify(self, token: str, typ: str, max_lifetime: int) -> dict[str, Any]:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             raise TokenError("the token is empty or too long")
+        if not COMPACT_JWS.fullmatch(token):
+            raise TokenError("the token is not a compact JWS in unpadded base64url")
         try:
             decoded = jwt.api_jwt.decode_complete(
                 token,
