@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from app import passwords
 from app.config import Settings
@@ -28,9 +29,13 @@ from app.tokens import AccessClaims, RefreshClaims, TokenError, Tokens, new_id
 
 log = logging.getLogger("app.auth")
 
-# A used-token mark older than this whose session still names the token as current was left
-# by a refresh that failed half-way (its undo failed too): the token is still good.
-STALE_MARK_SECONDS = 15.0
+# The PostgreSQL step of a refresh is cut off after ROTATE_TIMEOUT. So a used-token mark
+# older than STALE_MARK_SECONDS whose session still names the token as current was left by
+# an attempt that failed half-way (a Redis write that timed out and landed later, or an undo
+# that failed): the token is still good.
+ROTATE_TIMEOUT = 3.0
+STALE_MARK_SECONDS = ROTATE_TIMEOUT + 2.0
+IN_FLIGHT_POLL = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,26 +135,32 @@ class AuthService:
         except TokenError as error:
             raise InvalidGrant(f"The refresh token is invalid: {error}.") from None
         now = int(time.time())
-        marked_at = await self.revocation.mark_used(claims.jti, claims.exp - now)
-        if marked_at is not None and time.time() - marked_at < STALE_MARK_SECONDS:
-            await self._refused(claims.sid, claims.jti)
+        marked_at = await self.revocation.mark_used(claims.jti, claims.exp - now, time.time())
+        if marked_at is not None:
+            # Someone marked it first: wait for their outcome (bounded); go on only if the
+            # mark turns out to be a leftover of a failed attempt.
+            await self._wait_for_holder(claims.sid, claims.jti, marked_at)
 
         new_jti = new_id()
         try:
-            row = await sessions.rotate(
-                self.db,
-                sid=claims.sid,
-                jti=claims.jti,
-                new_jti=new_jti,
-                user_agent=client.user_agent,
-                ip=client.ip,
-            )
+            async with asyncio.timeout(ROTATE_TIMEOUT):
+                row = await sessions.rotate(
+                    self.db,
+                    sid=claims.sid,
+                    jti=claims.jti,
+                    new_jti=new_jti,
+                    user_agent=client.user_agent,
+                    ip=client.ip,
+                )
         except BaseException:
             await self._undo_mark(claims.jti)
             raise
         if row is None:
-            await self._refused(claims.sid, claims.jti)
-            raise AssertionError("unreachable")  # pragma: no cover
+            state = await self._refresh_state(claims.sid, claims.jti)
+            self._judge(state, claims.sid)
+            if state["is_current"]:  # the row did not move although the token is current
+                raise InvalidGrant("The session of this refresh token has ended.")
+            await self._reuse(claims.sid)
 
         session_scope = row["scope"]
         access_scope = resolve_scope(scope, session_scope) if scope else session_scope
@@ -164,31 +175,51 @@ class AuthService:
         except Exception:  # noqa: BLE001 - the stale-mark rule recovers the token later
             log.warning("could not undo the used mark of refresh token %s", jti)
 
-    async def _refused(self, sid: str, jti: str) -> None:
-        """Answer a refresh token that did not rotate; reuse outside the grace ends the session."""
-        state = await sessions.refresh_state(
+    async def _refresh_state(self, sid: str, jti: str) -> Any:
+        return await sessions.refresh_state(
             self.db, sid=sid, jti=jti, grace_seconds=self.settings.refresh_reuse_grace
         )
+
+    def _judge(self, state: Any, sid: str) -> None:
+        """Raise for a refresh token that is not (or no longer) the session's current one,
+        unless it is reuse, which the caller handles; return if it is still current."""
         if state is None or state["ended"]:
             raise InvalidGrant("The session of this refresh token has ended.")
         if state["is_current"]:
-            # Marked but not rotated yet: another request with this token is in flight.
-            raise InvalidGrant("This refresh token is being used by another request.")
+            return
         if state["in_grace"]:
             raise InvalidGrant("This refresh token was just used; use the newest one.")
+
+    async def _reuse(self, sid: str) -> NoReturn:
         await self.end_sessions([sid], reason="refresh_token_reuse")
         log.warning("refresh token reuse in session %s: session revoked", sid)
         raise InvalidGrant("This refresh token was already used; the session has been revoked.")
 
+    async def _wait_for_holder(self, sid: str, jti: str, marked_at: float) -> None:
+        """Another request holds the used mark: wait until it rotates the session (then this
+        one is refused like any used token) or until the mark is stale (then go on)."""
+        deadline = min(marked_at, time.time()) + STALE_MARK_SECONDS
+        while True:
+            state = await self._refresh_state(sid, jti)
+            self._judge(state, sid)
+            if not state["is_current"]:
+                await self._reuse(sid)
+            if time.time() >= deadline:
+                log.info("refresh token %s: stale used mark, taking it over", jti)
+                return
+            await asyncio.sleep(IN_FLIGHT_POLL)
+
     # -- ending sessions ----------------------------------------------------------
     #
-    # Redis first (the access tokens die), then PostgreSQL (the refresh tokens die). If the
-    # second step fails the caller gets a 503 and may retry: nothing is left half-alive.
+    # PostgreSQL first (the refresh tokens die and the record is kept), then Redis (the
+    # access tokens die). If Redis fails the caller gets a 503 while its access token still
+    # works, so it can simply retry: the Redis marks are derived from what PostgreSQL
+    # recorded, and writing them again is harmless.
 
     async def end_sessions(self, sids: list[str], *, reason: str) -> None:
-        await self.revocation.revoke(sids)
         for sid in sids:
             await sessions.revoke(self.db, sid, reason)
+        await self.revocation.revoke(sids)
 
     async def end_own_session(self, user_id: str, sid: str) -> None:
         """DELETE /auth/sessions/{id}: another user's session is as unknown as a missing one."""
@@ -203,26 +234,20 @@ class AuthService:
         *,
         password_hash: str | None = None,
         disable: bool = False,
-    ) -> int:
-        """End every session of the user and refuse every access token issued before now.
-
-        Returns the moment (epoch seconds) from which new tokens are accepted again.
-        """
+    ) -> None:
+        """End every session of the user and refuse every access token issued before now."""
         now = int(time.time())
-        sids = await sessions.active_ids(self.db, user_id)
-        await self.revocation.revoke(sids, user_id=user_id, not_before=now)
         async with self.db.transaction() as tx:
             if password_hash is not None:
                 await users.set_password_hash(tx, user_id, password_hash)
             if disable:
                 await users.set_disabled(tx, user_id, True)
             await users.set_tokens_valid_after(tx, user_id, datetime.fromtimestamp(now, UTC))
-            ended = await sessions.revoke_all(tx, user_id, reason)
-        # Sessions started while we were at it: refuse their access tokens too.
-        late = sorted(set(ended) - set(sids))
-        if late:
-            await self.revocation.revoke(late)
-        return now
+            await sessions.revoke_all(tx, user_id, reason)
+            # Every session ended within an access-token lifetime: this call's, and those of
+            # an earlier attempt whose Redis step failed.
+            sids = await sessions.recently_revoked(tx, user_id, self.revocation.revoked_ttl)
+        await self.revocation.revoke(sids, user_id=user_id, not_before=now)
 
     async def change_password(
         self, claims: AccessClaims, current: str, new: str, client: Client
@@ -232,10 +257,15 @@ class AuthService:
             raise InvalidToken("The account no longer exists or is disabled.")
         await self._check_rate(user["username"], client)
         ok, _ = await passwords.verify_password(user["password_hash"], current)
-        if not ok:
+        if ok:
+            new_hash: str | None = await passwords.hash_password(new)
+        elif (await passwords.verify_password(user["password_hash"], new))[0]:
+            # A retry of a change that was stored but whose revocation step failed (503):
+            # the caller knows the password now in force; finish the job.
+            new_hash = None
+        else:
             await self.limiter.failed(user["username"], client.ip)
             raise WrongPassword()
-        new_hash = await passwords.hash_password(new)
         await self.end_all_sessions(claims.sub, "password_changed", password_hash=new_hash)
         return await self.start_session(claims.sub, user["username"], claims.scope, client)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -10,8 +11,8 @@ import asyncpg
 
 # Short, so that an outage answers 503 within a few seconds instead of hanging.
 CONNECT_TIMEOUT = 2.0
-ACQUIRE_TIMEOUT = 3.0
-COMMAND_TIMEOUT = 3.0
+ACQUIRE_TIMEOUT = 2.5
+COMMAND_TIMEOUT = 2.5
 
 
 class Queryable(Protocol):
@@ -48,7 +49,14 @@ class Database:
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
-            yield connection
+            try:
+                yield connection
+            except (OSError, TimeoutError, asyncpg.InterfaceError, asyncio.CancelledError):
+                # A query cut off by a timeout or a cancel: a graceful release would first
+                # send the server a cancel request and wait for it, which a hung server never
+                # answers. Drop the connection instead; the pool opens a fresh one.
+                connection.terminate()
+                raise
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:

@@ -68,7 +68,20 @@ def string(
         raise InvalidRequest(f"The field '{name}' must not be empty.")
     if len(value) > max_length:
         raise InvalidRequest(f"The field '{name}' is longer than {max_length} characters.")
+    if not is_storable(value):
+        raise InvalidRequest(f"The field '{name}' holds a NUL or an unpaired surrogate.")
     return value
+
+
+def is_storable(text: str) -> bool:
+    """Text that PostgreSQL, Redis and argon2 take: valid UTF-8 (no lone surrogates), no NUL."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def required_string(body: dict[str, Any], name: str, *, max_length: int = 10_000) -> str:

@@ -6,11 +6,19 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty
 from sanic_ext.extensions.openapi import openapi
 
+from app.blueprints.auth import USERNAME
 from app.blueprints.common import answers, service
 from app.errors import ERROR_SCHEMA as ERROR
+from app.errors import NotFound
 from app.middleware import requires
 
 bp = Blueprint("admin", url_prefix="/api/admin")
+
+
+def _username(raw: str) -> str:
+    if not USERNAME.fullmatch(raw):
+        raise NotFound("No such user.")  # no account can have this name
+    return raw
 
 
 @bp.post("/users/<username:str>/disable")
@@ -20,7 +28,7 @@ bp = Blueprint("admin", url_prefix="/api/admin")
 )
 @requires("admin")
 async def disable(request: Request, username: str) -> HTTPResponse:
-    await service(request).set_disabled(username, True)
+    await service(request).set_disabled(_username(username), True)
     return empty()
 
 
@@ -31,5 +39,5 @@ async def disable(request: Request, username: str) -> HTTPResponse:
 )
 @requires("admin")
 async def enable(request: Request, username: str) -> HTTPResponse:
-    await service(request).set_disabled(username, False)
+    await service(request).set_disabled(_username(username), False)
     return empty()

@@ -21,7 +21,10 @@ def service(request: Request) -> AuthService:
 
 def client_of(request: Request) -> Client:
     agent = request.headers.get("user-agent")
-    return Client(user_agent=agent[:512] if agent else None, ip=request.remote_addr or request.ip)
+    if agent:
+        # Sanic decodes header bytes with surrogateescape: store what can be stored.
+        agent = agent[:512].encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+    return Client(user_agent=agent or None, ip=request.remote_addr or request.ip)
 
 
 def token_answer(body: dict[str, Any]) -> HTTPResponse:

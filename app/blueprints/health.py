@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json
@@ -22,9 +23,10 @@ async def live(request: Request) -> HTTPResponse:
     return json({"status": "ok"})
 
 
-async def _check(probe: asyncio.Future[object] | asyncio.Task[object]) -> str:
+async def _check(probe: Awaitable[object]) -> str:
     try:
-        await asyncio.wait_for(probe, CHECK_TIMEOUT)
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            await probe
     except Exception:  # noqa: BLE001 - any failure means "down" here
         return "down"
     return "ok"
@@ -35,8 +37,8 @@ async def _check(probe: asyncio.Future[object] | asyncio.Task[object]) -> str:
 async def health(request: Request) -> HTTPResponse:
     auth = service(request)
     postgres, redis = await asyncio.gather(
-        _check(asyncio.ensure_future(auth.db.fetchval("SELECT 1"))),
-        _check(asyncio.ensure_future(auth.revocation.redis.ping())),
+        _check(auth.db.fetchval("SELECT 1")),
+        _check(auth.revocation.redis.ping()),
     )
     body = {"status": "ok", "postgres": postgres, "redis": redis}
     if "down" not in (postgres, redis):

@@ -125,3 +125,14 @@ async def list_active(db: Queryable, user_id: str) -> list[asyncpg.Record]:
         " ORDER BY created_at DESC, id",
         user_id,
     )
+
+
+async def recently_revoked(db: Queryable, user_id: str, seconds: int) -> list[str]:
+    """Sessions of the user ended in the last `seconds`: their access tokens may still live."""
+    rows = await db.fetch(
+        "SELECT id FROM sessions WHERE user_id = $1"
+        " AND revoked_at > now() - make_interval(secs => $2)",
+        user_id,
+        float(seconds),
+    )
+    return [str(row["id"]) for row in rows]
