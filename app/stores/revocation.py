@@ -6,14 +6,25 @@ longer than the tokens it speaks of can live, so the state never grows without b
 
 from __future__ import annotations
 
-import time
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
+from app.revocations import RevocationMirror
 from app.tokens import AccessClaims
+
+log = logging.getLogger("app.revocation")
 
 # Clock skew between the servers that issue and check tokens, added to every revocation TTL.
 SKEW = 60
+# How long a revocation waits for every subscribed worker to say it has applied it.
+ACK_TIMEOUT = 1.0
 
 
 class RevocationStore:
@@ -23,15 +34,24 @@ class RevocationStore:
         self._used = f"{prefix}used:"
         self._session = f"{prefix}revoked:sid:"
         self._not_before = f"{prefix}notbefore:user:"
+        self.events = f"{prefix}revocations"
         # Every access token issued before a revocation is dead one access lifetime later.
-        self._revoked_ttl = access_ttl + SKEW
+        self.revoked_ttl = access_ttl + SKEW
+        self.feed: RevocationFeed | None = None  # set when this worker follows the feed
+
+    def session_key(self, sid: str) -> str:
+        return self._session + sid
+
+    def user_key(self, user_id: str) -> str:
+        return self._not_before + user_id
 
     # -- refresh tokens -----------------------------------------------------------
 
-    async def mark_used(self, jti: str, ttl: int) -> float | None:
-        """Mark refresh token `jti` used. None if this call marked it; else when it was marked."""
+    async def mark_used(self, jti: str, ttl: int, at: float) -> float | None:
+        """Mark refresh token `jti` used at `at`. None if this call marked it; else when the
+        mark it found was made (the time its writer sent it, even if it landed later)."""
         previous = await self.redis.set(
-            self._used + jti, repr(time.time()), nx=True, get=True, ex=max(1, ttl)
+            self._used + jti, repr(at), nx=True, get=True, ex=max(1, ttl)
         )
         return None if previous is None else float(previous)
 
@@ -43,13 +63,36 @@ class RevocationStore:
     async def revoke(
         self, sids: list[str], *, user_id: str | None = None, not_before: int | None = None
     ) -> None:
-        """Refuse the access tokens of `sids`, and of `user_id` issued before `not_before`."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for sid in sids:
-                pipe.set(self._session + sid, "1", ex=self._revoked_ttl)
-            if user_id is not None and not_before is not None:
-                pipe.set(self._not_before + user_id, str(not_before), ex=self._revoked_ttl)
-            await pipe.execute()
+        """Refuse the access tokens of `sids`, and of `user_id` issued before `not_before`.
+
+        Stored in Redis and published to every worker; when this worker follows the feed, it
+        returns only once every subscribed worker has applied it (or after ACK_TIMEOUT), so
+        the very next request is refused wherever it lands.
+        """
+        items = [f"s:{sid}" for sid in sids]
+        if user_id is not None and not_before is not None:
+            items.append(f"u:{user_id}:{not_before}")
+        if not items:
+            return
+        message_id = uuid.uuid4().hex
+        feed = self.feed if self.feed is not None and self.feed.mirror.trusted else None
+        async with contextlib.AsyncExitStack() as stack:
+            acks = await stack.enter_async_context(feed.acknowledged(message_id)) if feed else None
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for sid in sids:
+                    pipe.set(self._session + sid, "1", ex=self.revoked_ttl)
+                if user_id is not None and not_before is not None:
+                    pipe.set(self._not_before + user_id, str(not_before), ex=self.revoked_ttl)
+                pipe.publish(self.events, f"{message_id}|{','.join(items)}")
+                receivers = (await pipe.execute())[-1]
+            if acks is not None and receivers and not await acks.wait(receivers, ACK_TIMEOUT):
+                log.warning(
+                    "revocation %s: %d of %d workers acknowledged in %.1f s",
+                    message_id,
+                    acks.received,
+                    receivers,
+                    ACK_TIMEOUT,
+                )
 
     async def is_revoked(self, claims: AccessClaims) -> bool:
         """One round trip: is the token's session revoked, or was it issued before its user's
@@ -58,3 +101,134 @@ class RevocationStore:
             self._session + claims.sid, self._not_before + claims.sub
         )
         return session is not None or (not_before is not None and claims.iat < int(not_before))
+
+
+class RevocationFeed:
+    """Keeps a `RevocationMirror` current from Redis pub/sub, and acknowledges what it applied.
+
+    Order on every (re)connection: subscribe, then load the snapshot of revocation keys, then
+    trust the mirror; a revocation published in between is applied twice, which is harmless.
+    Entries are never dropped on reconnect (revocations are never undone), only by their TTL.
+    The subscription has its own connection with retries off, so a drop surfaces here and
+    the mirror is distrusted at once, instead of being papered over by a silent reconnect.
+    """
+
+    def __init__(self, url: str, store: RevocationStore, mirror: RevocationMirror):
+        self.url = url
+        self.store = store
+        self.mirror = mirror
+        self.events = store.events
+        self.acks = f"{store.events}:acks"
+        self._pending: dict[str, _Acks] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="revocation-feed")
+
+    async def stop(self) -> None:
+        self.mirror.trusted = False
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - any failure: distrust, back off, retry
+                if self.mirror.trusted:
+                    log.warning("revocation feed lost (%r); asking Redis until it is back", error)
+            self.mirror.trusted = False
+            self.connected.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _follow(self) -> None:
+        client = Redis.from_url(
+            self.url,
+            decode_responses=True,
+            retry=Retry(NoBackoff(), 0),
+            socket_connect_timeout=2,
+            health_check_interval=5,
+        )
+        pubsub = client.pubsub()
+        try:
+            await pubsub.subscribe(self.events, self.acks)
+            await self._load_snapshot()
+            self.mirror.trusted = True
+            self.connected.set()
+            log.info("revocation feed following %s (%d entries)", self.events, len(self.mirror))
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+                if message is not None:
+                    await self._handle(message["channel"], message["data"])
+        finally:
+            self.mirror.trusted = False
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    async def _load_snapshot(self) -> None:
+        redis = self.store.redis
+        async for key in redis.scan_iter(match=self.store.session_key("*"), count=1000):
+            self.mirror.revoke_session(key.rsplit(":", 1)[1])
+        keys = [k async for k in redis.scan_iter(match=self.store.user_key("*"), count=1000)]
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            for key, value in zip(chunk, await redis.mget(chunk), strict=True):
+                if value is not None:
+                    self.mirror.set_not_before(key.rsplit(":", 1)[1], int(value))
+
+    async def _handle(self, channel: str, data: str) -> None:
+        if channel == self.acks:
+            waiter = self._pending.get(data)
+            if waiter is not None:
+                waiter.received += 1
+                waiter.check()
+            return
+        message_id, _, body = data.partition("|")
+        for item in body.split(","):
+            kind, _, rest = item.partition(":")
+            if kind == "s":
+                self.mirror.revoke_session(rest)
+            elif kind == "u":
+                user_id, _, not_before = rest.partition(":")
+                self.mirror.set_not_before(user_id, int(not_before))
+        await self.store.redis.publish(self.acks, message_id)
+
+    @contextlib.asynccontextmanager
+    async def acknowledged(self, message_id: str) -> AsyncIterator[_Acks]:
+        """Collect the acks of one published revocation (registered before it is published)."""
+        waiter = _Acks()
+        self._pending[message_id] = waiter
+        try:
+            yield waiter
+        finally:
+            del self._pending[message_id]
+
+
+class _Acks:
+    def __init__(self) -> None:
+        self.received = 0
+        self.expected: int | None = None
+        self.done = asyncio.Event()
+
+    def check(self) -> None:
+        if self.expected is not None and self.received >= self.expected:
+            self.done.set()
+
+    async def wait(self, expected: int, seconds: float) -> bool:
+        self.expected = expected
+        self.check()
+        try:
+            async with asyncio.timeout(seconds):
+                await self.done.wait()
+        except TimeoutError:
+            return False
+        return True

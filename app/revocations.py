@@ -1,0 +1,88 @@
+"""In-process copy of the revocation state, and a bounded cache of verified access tokens.
+
+Pure: no I/O. `app/stores/revocation.py` keeps the copy current from Redis pub/sub and marks
+it trusted only while its subscription is up and its snapshot loaded; while it is not
+trusted, `check` answers None and the caller asks Redis instead.
+"""
+
+from __future__ import annotations
+
+import time
+
+from app.tokens import AccessClaims
+
+
+class RevocationMirror:
+    def __init__(self, ttl: int):
+        self.ttl = ttl  # how long an entry matters: one access-token lifetime plus skew
+        self.trusted = False
+        self._sessions: dict[str, float] = {}  # sid -> when the entry may be forgotten
+        self._not_before: dict[str, tuple[int, float]] = {}  # user -> (not before, forget at)
+        self._next_prune = 0.0
+
+    def check(self, claims: AccessClaims) -> bool | None:
+        """True if revoked, False if not, None if the copy can't be trusted right now."""
+        if not self.trusted:
+            return None
+        if claims.sid in self._sessions:
+            return True
+        entry = self._not_before.get(claims.sub)
+        return entry is not None and claims.iat < entry[0]
+
+    def revoke_session(self, sid: str, ttl: float | None = None) -> None:
+        self._sessions[sid] = time.time() + (self.ttl if ttl is None else ttl)
+        self._maybe_prune()
+
+    def set_not_before(self, user_id: str, not_before: int, ttl: float | None = None) -> None:
+        current = self._not_before.get(user_id)
+        if current is None or current[0] < not_before:
+            self._not_before[user_id] = (
+                not_before,
+                time.time() + (self.ttl if ttl is None else ttl),
+            )
+        self._maybe_prune()
+
+    def clear(self) -> None:
+        self.trusted = False
+        self._sessions.clear()
+        self._not_before.clear()
+
+    def __len__(self) -> int:
+        return len(self._sessions) + len(self._not_before)
+
+    def _maybe_prune(self) -> None:
+        now = time.time()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + 30
+        self._sessions = {sid: until for sid, until in self._sessions.items() if until > now}
+        self._not_before = {u: e for u, e in self._not_before.items() if e[1] > now}
+
+
+class VerifiedTokens:
+    """Already-verified access tokens, keyed by the whole token string.
+
+    A hit skips only the signature and claim checks, which cannot change for the same bytes;
+    the expiry and the revocation state are still checked on every request.
+    """
+
+    def __init__(self, max_size: int = 10_000):
+        self.max_size = max_size
+        self._claims: dict[str, AccessClaims] = {}
+
+    def get(self, token: str, now: float) -> AccessClaims | None:
+        claims = self._claims.get(token)
+        if claims is not None and claims.exp <= now:
+            del self._claims[token]
+            return None
+        return claims
+
+    def put(self, token: str, claims: AccessClaims) -> None:
+        if len(self._claims) >= self.max_size:
+            # Drop the oldest half (dicts keep insertion order): cheap, and bounded.
+            for key in list(self._claims)[: self.max_size // 2]:
+                del self._claims[key]
+        self._claims[token] = claims
+
+    def __len__(self) -> int:
+        return len(self._claims)
