@@ -134,6 +134,10 @@ class AuthService:
             claims = self.tokens.verify_refresh(refresh_token)
         except TokenError as error:
             raise InvalidGrant(f"The refresh token is invalid: {error}.") from None
+        if scope:
+            # Before anything is spent: an error answer must leave the token usable.
+            granted = await sessions.scope_of(self.db, claims.sid)
+            resolve_scope(scope, granted or "")
         now = int(time.time())
         marked_at = await self.revocation.mark_used(claims.jti, claims.exp - now, time.time())
         if marked_at is not None:

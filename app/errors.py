@@ -191,7 +191,8 @@ def as_api_error(exception: BaseException) -> ApiError:
         if cls is ServiceUnavailable:
             return ServiceUnavailable()
         if cls is not None:
-            mapped: ApiError = cls(_sanic_description(cls, exception))
+            # Keep Sanic's headers: a 405 carries `Allow` (RFC 9110 §15.5.6).
+            mapped: ApiError = cls(_sanic_description(cls, exception), dict(exception.headers))
             return mapped
         if 400 <= status < 500:
             error = InvalidRequest(_sanic_description(InvalidRequest, exception))

@@ -23,7 +23,7 @@ def read_json(request: Request) -> dict[str, Any]:
         raise InvalidRequest("The request body is empty; a JSON object is expected.")
     try:
         body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidRequest("The body is not a valid JSON object.") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.")

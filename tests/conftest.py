@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -39,6 +40,7 @@ def settings() -> Settings:
 @pytest.fixture(scope="session", autouse=True)
 async def database() -> AsyncIterator[str]:
     """Create and migrate this run's database once; drop it at the end."""
+    await _drop_abandoned_databases()
     await create_database(support.DATABASE_URL)
     await migrate(support.DATABASE_URL)
     yield support.DATABASE_URL
@@ -48,6 +50,30 @@ async def database() -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE IF EXISTS "{support.DATABASE_NAME}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+async def _drop_abandoned_databases() -> None:
+    """Drop the databases of earlier runs that were killed before they could clean up."""
+    admin = await asyncpg.connect(support.DATABASE_URL.rsplit("/", 1)[0] + "/postgres")
+    try:
+        prefix = support.DATABASE_NAME.rsplit("_", 1)[0] + "_"
+        for row in await admin.fetch("SELECT datname FROM pg_database"):
+            name, _, pid = row["datname"].rpartition("_")
+            if name + "_" != prefix or not pid.isdigit() or _alive(int(pid)):
+                continue
+            await admin.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @pytest.fixture(scope="session")

@@ -136,3 +136,8 @@ async def recently_revoked(db: Queryable, user_id: str, seconds: int) -> list[st
         float(seconds),
     )
     return [str(row["id"]) for row in rows]
+
+
+async def scope_of(db: Queryable, sid: str) -> str | None:
+    scope: str | None = await db.fetchval("SELECT scope FROM sessions WHERE id = $1", sid)
+    return scope
