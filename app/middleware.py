@@ -47,6 +47,8 @@ def requires(*scopes: str) -> Callable[[H], H]:
         error = {"application/json": ERROR_SCHEMA}
         documented = openapi.secured("bearer")(wrapper)
         documented = openapi.response(401, error, "Missing, invalid or revoked token")(documented)
+        documented = openapi.response(400, error, "Malformed request or header")(documented)
+        documented = openapi.response(503, error, "PostgreSQL or Redis unavailable")(documented)
         if needed:
             documented = openapi.response(403, error, f"Needs scope {scope_text}")(documented)
         return documented  # type: ignore[return-value]

@@ -35,11 +35,16 @@ MIN_PASSWORD = 8
 MAX_USERNAME_INPUT = 256
 SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3
 
+_NEW_ACCOUNT = object_schema(
+    ["username", "password"],
+    username={"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
+    password={"type": "string", "minLength": 8, "maxLength": 128},
+)
 _CREDENTIALS = object_schema(
     ["username", "password"],
-    username={"type": "string"},
-    password={"type": "string"},
-    scope={"type": "string"},
+    username={"type": "string", "minLength": 1, "maxLength": 256},
+    password={"type": "string", "minLength": 1, "maxLength": 128},
+    scope={"type": "string", "example": "notes:read"},
 )
 _ACCOUNT = object_schema(
     ["id", "username", "created_at"],
@@ -47,7 +52,7 @@ _ACCOUNT = object_schema(
     username={"type": "string"},
     created_at={"type": "string", "format": "date-time"},
 )
-_REFRESH = object_schema(["refresh_token"], refresh_token={"type": "string"})
+_REFRESH = object_schema(["refresh_token"], refresh_token={"type": "string", "minLength": 1})
 
 
 def _password(body: dict[str, Any], name: str = "password") -> str:
@@ -71,8 +76,8 @@ def check_new_password(username: str, password: str) -> None:
 @bp.post("/register")
 @openapi.definition(
     summary="Create an account",
-    body=json_body(_CREDENTIALS),
-    response=answers((201, _ACCOUNT, "Created"), (400, ERROR, "Invalid"), (409, ERROR, "Taken")),
+    body=json_body(_NEW_ACCOUNT),
+    response=answers((201, _ACCOUNT, "Created"), (409, ERROR, "Taken")),
 )
 async def register(request: Request) -> HTTPResponse:
     body = read_json(request)
@@ -97,7 +102,11 @@ async def register(request: Request) -> HTTPResponse:
 @openapi.definition(
     summary="Log in: start a session",
     body=json_body(_CREDENTIALS),
-    response=answers((200, TOKEN_RESPONSE, "Token response"), (401, ERROR, "Refused")),
+    response=answers(
+        (200, TOKEN_RESPONSE, "Token response"),
+        (401, ERROR, "Wrong username or password, or a disabled account"),
+        (429, ERROR, "Too many failed attempts (see Retry-After)"),
+    ),
 )
 async def login(request: Request) -> HTTPResponse:
     body = read_json(request)
@@ -111,7 +120,10 @@ async def login(request: Request) -> HTTPResponse:
 @openapi.definition(
     summary="Rotate a refresh token into a new token pair",
     body=json_body(_REFRESH),
-    response=answers((200, TOKEN_RESPONSE, "Token response"), (401, ERROR, "Refused")),
+    response=answers(
+        (200, TOKEN_RESPONSE, "Token response"),
+        (401, ERROR, "Expired, malformed, revoked, used, or not a refresh token"),
+    ),
 )
 async def refresh(request: Request) -> HTTPResponse:
     body = read_params(request)
@@ -132,7 +144,11 @@ async def refresh(request: Request) -> HTTPResponse:
             scope={"type": "string"},
         )
     },
-    response=answers((200, TOKEN_RESPONSE, "Token response"), (400, ERROR, "RFC 6749 §5.2 error")),
+    response=answers(
+        (200, TOKEN_RESPONSE, "Token response"),
+        (400, ERROR, "RFC 6749 §5.2 error"),
+        (429, ERROR, "Too many failed attempts (see Retry-After)"),
+    ),
 )
 async def token(request: Request) -> HTTPResponse:
     body = read_params(request)
@@ -185,14 +201,15 @@ async def logout_all(request: Request) -> HTTPResponse:
     body=json_body(
         object_schema(
             ["current_password", "new_password"],
-            current_password={"type": "string"},
-            new_password={"type": "string"},
+            current_password={"type": "string", "minLength": 1, "maxLength": 128},
+            new_password={"type": "string", "minLength": 8, "maxLength": 128},
         )
     ),
     response=answers(
         (200, TOKEN_RESPONSE, "Token response for a new session"),
         (400, ERROR, "The new password breaks the policy"),
         (403, ERROR, "The current password is wrong"),
+        (429, ERROR, "Too many wrong passwords (see Retry-After)"),
     ),
 )
 @requires()
@@ -268,11 +285,13 @@ async def end_session(request: Request, session_id: str) -> HTTPResponse:
     body={
         "application/x-www-form-urlencoded": object_schema(
             ["token"],
-            token={"type": "string"},
-            token_type_hint={"type": "string", "enum": ["access_token", "refresh_token"]},
+            token={"type": "string", "minLength": 1},
+            token_type_hint={"type": "string", "example": "refresh_token"},
         )
     },
-    response=answers((200, None, "Revoked, or nothing to revoke"), (400, ERROR, "No token")),
+    response=answers(
+        (200, None, "Revoked, or nothing to revoke"), (400, ERROR, "No token parameter")
+    ),
 )
 async def revoke(request: Request) -> HTTPResponse:
     body = read_params(request)

@@ -10,6 +10,7 @@ from sanic.response import json
 from sanic_ext.extensions.openapi.definitions import Response
 
 from app.auth import AuthService, Client
+from app.errors import ERROR_SCHEMA
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -45,11 +46,18 @@ def json_body(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def answers(*pairs: tuple[int, dict[str, Any] | None, str]) -> list[Response]:
-    """OpenAPI responses: (status, JSON schema or None, description)."""
+    """OpenAPI responses: (status, JSON schema or None for no body, description); a 400 and
+    a 503 in the error shape are added, since every route that reads input or touches a
+    dependency may give them."""
+    statuses = {status for status, _, _ in pairs}
+    extra = [(code, ERROR_SCHEMA, text) for code, text in _COMMON.items() if code not in statuses]
     return [
-        Response(json_body(schema) if schema else None, status=status, description=text)
-        for status, schema, text in pairs
+        Response(json_body(schema) if schema else {}, status=status, description=text)
+        for status, schema, text in [*pairs, *extra]
     ]
+
+
+_COMMON = {400: "Malformed request", 503: "PostgreSQL or Redis unavailable"}
 
 
 TOKEN_RESPONSE = object_schema(

@@ -8,17 +8,27 @@ from collections.abc import Awaitable
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json
 from sanic_ext.extensions.openapi import openapi
+from sanic_ext.extensions.openapi.definitions import Response
 
-from app.blueprints.common import service
+from app.blueprints.common import json_body, object_schema, service
 from app.errors import RETRY_AFTER
 
 bp = Blueprint("health", url_prefix="/health")
 
 CHECK_TIMEOUT = 2.0
+_READY = object_schema(
+    ["status", "postgres", "redis"],
+    status={"type": "string"},
+    postgres={"type": "string", "enum": ["ok", "down"]},
+    redis={"type": "string", "enum": ["ok", "down"]},
+)
 
 
 @bp.get("/live")
-@openapi.summary("Liveness: the worker answers")
+@openapi.definition(
+    summary="Liveness: the worker answers (touches no dependency)",
+    response=[Response(json_body(object_schema(["status"], status={"type": "string"})), 200)],
+)
 async def live(request: Request) -> HTTPResponse:
     return json({"status": "ok"})
 
@@ -33,7 +43,13 @@ async def _check(probe: Awaitable[object]) -> str:
 
 
 @bp.get("")
-@openapi.summary("Readiness: PostgreSQL and Redis answer")
+@openapi.definition(
+    summary="Readiness: PostgreSQL and Redis answer",
+    response=[
+        Response(json_body(_READY), 200, "Both answer"),
+        Response(json_body(_READY), 503, "Names what is down (plus error, error_description)"),
+    ],
+)
 async def health(request: Request) -> HTTPResponse:
     auth = service(request)
     postgres, redis = await asyncio.gather(

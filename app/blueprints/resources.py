@@ -10,8 +10,8 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty, json
 from sanic_ext.extensions.openapi import openapi
 
-from app.blueprints.common import iso, json_body, object_schema, service
-from app.errors import NotFound
+from app.blueprints.common import answers, iso, json_body, object_schema, service
+from app.errors import ERROR_SCHEMA, NotFound
 from app.middleware import requires
 from app.requests import read_json, required_string, string
 from app.stores import notes
@@ -23,8 +23,25 @@ MAX_TITLE = 200
 MAX_BODY = 10_000
 _NOTE_IN = object_schema(
     ["title", "body"],
-    title={"type": "string", "minLength": 1, "maxLength": MAX_TITLE},
-    body={"type": "string", "maxLength": MAX_BODY},
+    title={"type": "string", "minLength": 1, "maxLength": MAX_TITLE, "pattern": "^[^\\x00]*$"},
+    body={"type": "string", "maxLength": MAX_BODY, "pattern": "^[^\\x00]*$"},
+)
+
+
+_NOTE = object_schema(
+    ["id", "title", "body", "created_at", "updated_at"],
+    id={"type": "string", "format": "uuid"},
+    title={"type": "string"},
+    body={"type": "string"},
+    created_at={"type": "string", "format": "date-time"},
+    updated_at={"type": "string", "format": "date-time"},
+)
+_ME = object_schema(
+    ["id", "username", "scope", "session_id"],
+    id={"type": "string"},
+    username={"type": "string"},
+    scope={"type": "string"},
+    session_id={"type": "string"},
 )
 
 
@@ -59,7 +76,10 @@ def _note_fields(request: Request) -> tuple[str, str]:
 
 
 @bp.get("/me")
-@openapi.summary("The caller, from the access token alone")
+@openapi.definition(
+    summary="The caller, from the access token alone",
+    response=answers((200, _ME, "The caller")),
+)
 @requires()
 async def me(request: Request) -> HTTPResponse:
     claims = _caller(request)
@@ -74,7 +94,10 @@ async def me(request: Request) -> HTTPResponse:
 
 
 @bp.get("/notes")
-@openapi.summary("The caller's notes, newest first")
+@openapi.definition(
+    summary="The caller's notes, newest first",
+    response=answers((200, object_schema(["notes"], notes={"type": "array", "items": _NOTE}), "")),
+)
 @requires("notes:read")
 async def list_notes(request: Request) -> HTTPResponse:
     rows = await notes.list_for(service(request).db, _caller(request).sub)
@@ -82,7 +105,9 @@ async def list_notes(request: Request) -> HTTPResponse:
 
 
 @bp.post("/notes")
-@openapi.definition(summary="Create a note", body=json_body(_NOTE_IN))
+@openapi.definition(
+    summary="Create a note", body=json_body(_NOTE_IN), response=answers((201, _NOTE, "Created"))
+)
 @requires("notes:write")
 async def create_note(request: Request) -> HTTPResponse:
     title, text = _note_fields(request)
@@ -91,7 +116,10 @@ async def create_note(request: Request) -> HTTPResponse:
 
 
 @bp.get("/notes/<note_id:str>")
-@openapi.summary("One of the caller's notes")
+@openapi.definition(
+    summary="One of the caller's notes",
+    response=answers((200, _NOTE, "The note"), (404, ERROR_SCHEMA, "No such note of the caller")),
+)
 @requires("notes:read")
 async def get_note(request: Request, note_id: str) -> HTTPResponse:
     row = await notes.get(service(request).db, _caller(request).sub, _note_id(note_id))
@@ -101,7 +129,11 @@ async def get_note(request: Request, note_id: str) -> HTTPResponse:
 
 
 @bp.put("/notes/<note_id:str>")
-@openapi.definition(summary="Replace a note", body=json_body(_NOTE_IN))
+@openapi.definition(
+    summary="Replace a note",
+    body=json_body(_NOTE_IN),
+    response=answers((200, _NOTE, "The note"), (404, ERROR_SCHEMA, "No such note of the caller")),
+)
 @requires("notes:write")
 async def update_note(request: Request, note_id: str) -> HTTPResponse:
     nid = _note_id(note_id)
@@ -113,7 +145,10 @@ async def update_note(request: Request, note_id: str) -> HTTPResponse:
 
 
 @bp.delete("/notes/<note_id:str>")
-@openapi.summary("Delete a note")
+@openapi.definition(
+    summary="Delete a note",
+    response=answers((204, None, "Deleted"), (404, ERROR_SCHEMA, "No such note of the caller")),
+)
 @requires("notes:write")
 async def delete_note(request: Request, note_id: str) -> HTTPResponse:
     if not await notes.delete(service(request).db, _caller(request).sub, _note_id(note_id)):
