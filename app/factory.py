@@ -16,8 +16,9 @@ from app.db import Database
 from app.errors import ApiErrorHandler
 from app.middleware import setup_middleware
 from app.redis import open_redis
+from app.revocations import RevocationMirror, VerifiedTokens
 from app.stores.ratelimit import LoginLimiter
-from app.stores.revocation import RevocationStore
+from app.stores.revocation import RevocationFeed, RevocationStore
 from app.tokens import Tokens
 
 APP_NAME = "jwt_refresh_api"
@@ -87,12 +88,21 @@ async def open_resources(app: Sanic[Any, Any]) -> None:
         redis, prefix=settings.redis_key_prefix, access_ttl=settings.access_token_ttl
     )
     app.ctx.db, app.ctx.redis, app.ctx.revocation = db, redis, revocation
+    # The fast path of the bearer check: verified tokens, and a copy of the revocation state
+    # that pub/sub keeps current (the middleware asks Redis while the copy is not trusted).
+    app.ctx.verified = VerifiedTokens()
+    app.ctx.mirror = RevocationMirror(revocation.revoked_ttl)
+    feed = RevocationFeed(settings.redis_url, revocation, app.ctx.mirror)
+    revocation.feed = feed
+    feed.start()
     limiter = LoginLimiter(redis, prefix=settings.redis_key_prefix)
     app.ctx.auth = AuthService(settings, app.ctx.tokens, db, revocation, limiter)
     await passwords.warm_up()
 
 
 async def close_resources(app: Sanic[Any, Any]) -> None:
+    if app.ctx.revocation.feed is not None:
+        await app.ctx.revocation.feed.stop()
     await app.ctx.db.close()
     await app.ctx.redis.aclose()
 

@@ -6,6 +6,7 @@ claims end up on `request.ctx.auth` (None when no Authorization header was sent)
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -78,11 +79,17 @@ async def authenticate(request: Request) -> None:
     if token is None:
         return
     app_ctx = request.app.ctx
-    try:
-        claims = app_ctx.tokens.verify_access(token)
-    except TokenError as error:
-        raise InvalidToken(f"The access token is invalid: {error}.") from None
-    if await app_ctx.revocation.is_revoked(claims):
+    claims = app_ctx.verified.get(token, time.time())
+    if claims is None:
+        try:
+            claims = app_ctx.tokens.verify_access(token)
+        except TokenError as error:
+            raise InvalidToken(f"The access token is invalid: {error}.") from None
+        app_ctx.verified.put(token, claims)
+    revoked = app_ctx.mirror.check(claims)
+    if revoked is None:  # the in-process copy can't be trusted right now: ask Redis
+        revoked = await app_ctx.revocation.is_revoked(claims)
+    if revoked:
         raise InvalidToken("The access token has been revoked.")
     request.ctx.auth = claims
 

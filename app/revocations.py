@@ -1,8 +1,9 @@
 """In-process copy of the revocation state, and a bounded cache of verified access tokens.
 
-Pure: no I/O. `app/stores/revocation.py` keeps the copy current from Redis pub/sub and marks
-it trusted only while its subscription is up and its snapshot loaded; while it is not
-trusted, `check` answers None and the caller asks Redis instead.
+Pure: no I/O. `app/stores/revocation.py` keeps the copy current from Redis pub/sub. The copy
+is trusted only until a deadline that each heartbeat of a live subscription pushes forward;
+past it (subscription down, snapshot not loaded, event loop stalled), `check` answers None
+and the caller asks Redis instead.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from app.tokens import AccessClaims
 class RevocationMirror:
     def __init__(self, ttl: int):
         self.ttl = ttl  # how long an entry matters: one access-token lifetime plus skew
-        self.trusted = False
+        self.trusted_until = 0.0  # time.monotonic() deadline
         self._sessions: dict[str, float] = {}  # sid -> when the entry may be forgotten
         self._not_before: dict[str, tuple[int, float]] = {}  # user -> (not before, forget at)
         self._next_prune = 0.0
 
     def check(self, claims: AccessClaims) -> bool | None:
         """True if revoked, False if not, None if the copy can't be trusted right now."""
-        if not self.trusted:
+        if time.monotonic() >= self.trusted_until:
             return None
         if claims.sid in self._sessions:
             return True
@@ -42,10 +43,15 @@ class RevocationMirror:
             )
         self._maybe_prune()
 
-    def clear(self) -> None:
-        self.trusted = False
-        self._sessions.clear()
-        self._not_before.clear()
+    @property
+    def trusted(self) -> bool:
+        return time.monotonic() < self.trusted_until
+
+    def trust_until(self, deadline: float) -> None:
+        self.trusted_until = max(self.trusted_until, deadline)
+
+    def distrust(self) -> None:
+        self.trusted_until = 0.0
 
     def __len__(self) -> int:
         return len(self._sessions) + len(self._not_before)

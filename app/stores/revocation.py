@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -23,8 +24,13 @@ log = logging.getLogger("app.revocation")
 
 # Clock skew between the servers that issue and check tokens, added to every revocation TTL.
 SKEW = 60
-# How long a revocation waits for every subscribed worker to say it has applied it.
-ACK_TIMEOUT = 1.0
+# The revocation feed: a heartbeat every HEARTBEAT seconds keeps a worker's in-process copy
+# trusted for TRUST_WINDOW seconds from the heartbeat's start. A revocation waits up to
+# ACK_TIMEOUT for every subscribed worker's ack; by then a worker that has not applied it has
+# stopped trusting its copy.
+HEARTBEAT = 0.5
+TRUST_WINDOW = 1.5
+ACK_TIMEOUT = TRUST_WINDOW + 0.25
 
 
 class RevocationStore:
@@ -75,7 +81,7 @@ class RevocationStore:
         if not items:
             return
         message_id = uuid.uuid4().hex
-        feed = self.feed if self.feed is not None and self.feed.mirror.trusted else None
+        feed = self.feed
         async with contextlib.AsyncExitStack() as stack:
             acks = await stack.enter_async_context(feed.acknowledged(message_id)) if feed else None
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -86,8 +92,10 @@ class RevocationStore:
                 pipe.publish(self.events, f"{message_id}|{','.join(items)}")
                 receivers = (await pipe.execute())[-1]
             if acks is not None and receivers and not await acks.wait(receivers, ACK_TIMEOUT):
+                # Some worker did not answer (or our own subscription is down, so its acks
+                # can't reach us): by now every such worker asks Redis instead of its copy.
                 log.warning(
-                    "revocation %s: %d of %d workers acknowledged in %.1f s",
+                    "revocation %s: %d of %d workers acknowledged within %.2f s",
                     message_id,
                     acks.received,
                     receivers,
@@ -106,11 +114,15 @@ class RevocationStore:
 class RevocationFeed:
     """Keeps a `RevocationMirror` current from Redis pub/sub, and acknowledges what it applied.
 
-    Order on every (re)connection: subscribe, then load the snapshot of revocation keys, then
-    trust the mirror; a revocation published in between is applied twice, which is harmless.
-    Entries are never dropped on reconnect (revocations are never undone), only by their TTL.
-    The subscription has its own connection with retries off, so a drop surfaces here and
-    the mirror is distrusted at once, instead of being papered over by a silent reconnect.
+    On every (re)connection: subscribe, load the snapshot of revocation keys, then trust the
+    mirror; a revocation published in between is applied twice, which is harmless. Entries
+    are never dropped on reconnect (revocations are never undone), only by their TTL.
+
+    Trust is a deadline: every HEARTBEAT a PING goes down the subscription, and its PONG,
+    which Redis sends after every message published before the PING, moves the deadline to
+    the PING's send time + TRUST_WINDOW. So TRUST_WINDOW after any revocation was published,
+    every worker has applied it or stopped trusting its copy (and asks Redis). The
+    subscription has its own connection with retries off: a drop surfaces here at once.
     """
 
     def __init__(self, url: str, store: RevocationStore, mirror: RevocationMirror):
@@ -121,13 +133,12 @@ class RevocationFeed:
         self.acks = f"{store.events}:acks"
         self._pending: dict[str, _Acks] = {}
         self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="revocation-feed")
 
     async def stop(self) -> None:
-        self.mirror.trusted = False
+        self.mirror.distrust()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -136,6 +147,7 @@ class RevocationFeed:
     async def _run(self) -> None:
         delay = 0.1
         while True:
+            started = time.monotonic()
             try:
                 await self._follow()
             except asyncio.CancelledError:
@@ -143,32 +155,42 @@ class RevocationFeed:
             except Exception as error:  # noqa: BLE001 - any failure: distrust, back off, retry
                 if self.mirror.trusted:
                     log.warning("revocation feed lost (%r); asking Redis until it is back", error)
-            self.mirror.trusted = False
-            self.connected.clear()
+            self.mirror.distrust()
+            if time.monotonic() - started > 10:
+                delay = 0.1  # it was up for a while: reconnect quickly
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
     async def _follow(self) -> None:
         client = Redis.from_url(
-            self.url,
-            decode_responses=True,
-            retry=Retry(NoBackoff(), 0),
-            socket_connect_timeout=2,
-            health_check_interval=5,
+            self.url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2, socket_timeout=5
         )
         pubsub = client.pubsub()
         try:
             await pubsub.subscribe(self.events, self.acks)
             await self._load_snapshot()
-            self.mirror.trusted = True
-            self.connected.set()
-            log.info("revocation feed following %s (%d entries)", self.events, len(self.mirror))
+            ping_sent: float | None = None
+            last_ping = 0.0
             while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
-                if message is not None:
-                    await self._handle(message["channel"], message["data"])
+                now = time.monotonic()
+                if ping_sent is None and now - last_ping >= HEARTBEAT:
+                    ping_sent = last_ping = now
+                    await pubsub.ping()
+                elif ping_sent is not None and now - ping_sent > TRUST_WINDOW:
+                    raise TimeoutError("no PONG on the revocation subscription")
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=HEARTBEAT / 2
+                )
+                if message is None:
+                    continue
+                if message["type"] == "pong":
+                    if ping_sent is not None:
+                        self.mirror.trust_until(ping_sent + TRUST_WINDOW)
+                        ping_sent = None
+                    continue
+                await self._handle(message["channel"].decode(), message["data"].decode())
         finally:
-            self.mirror.trusted = False
+            self.mirror.distrust()
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
             with contextlib.suppress(Exception):
