@@ -78,7 +78,7 @@ class AuthService:
         self, username: str, password: str, scope: str | None, client: Client
     ) -> dict[str, Any]:
         """Unknown user, wrong password and disabled account answer alike, in the same time."""
-        await self._check_rate(username, client)
+        had_failures = await self._check_rate(username, client)
         user = await users.by_username(self.db, username)
         ok, needs_rehash = await passwords.verify_password(
             user["password_hash"] if user else None, password
@@ -86,7 +86,8 @@ class AuthService:
         if user is None or not ok or user["disabled_at"] is not None:
             await self.limiter.failed(username, client.ip)
             raise InvalidGrant("The username or password is wrong.")
-        await self.limiter.succeeded(username)
+        if had_failures:  # one round trip saved on the usual login
+            await self.limiter.succeeded(username)
         granted = resolve_scope(scope, user["scope"])
         if needs_rehash:
             with contextlib.suppress(Exception):
@@ -94,11 +95,13 @@ class AuthService:
                 await users.set_password_hash(self.db, user["id"], new_hash)
         return await self.start_session(str(user["id"]), user["username"], granted, client)
 
-    async def _check_rate(self, username: str, client: Client) -> None:
+    async def _check_rate(self, username: str, client: Client) -> bool:
+        """Refuse while limited; whether the account has failed logins on record."""
         # Before any hashing: a flood of guesses costs Redis round trips, not CPU.
-        wait = await self.limiter.retry_after(username, client.ip)
+        wait, had_failures = await self.limiter.retry_after(username, client.ip)
         if wait:
             raise RateLimited(wait)
+        return had_failures
 
     async def start_session(
         self, user_id: str, username: str, scope: str, client: Client

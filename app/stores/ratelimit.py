@@ -27,8 +27,9 @@ class LoginLimiter:
             keys.append(self._address + address)
         return keys
 
-    async def retry_after(self, username: str, address: str | None) -> int:
-        """Seconds until a login may be tried again; 0 when it may be tried now."""
+    async def retry_after(self, username: str, address: str | None) -> tuple[int, bool]:
+        """(seconds until a login may be tried again, 0 when now; whether the account has
+        failures on record, so that a success needs to clear them)."""
         keys = self._keys(username, address)
         limits = [self.limits.per_account, self.limits.per_address]
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -41,7 +42,7 @@ class LoginLimiter:
             count, ttl = replies[2 * index], replies[2 * index + 1]
             if count is not None and int(count) >= limit:
                 wait = max(wait, ttl if ttl > 0 else self.limits.window)
-        return wait
+        return wait, replies[0] is not None
 
     async def failed(self, username: str, address: str | None) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
