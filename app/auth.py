@@ -276,6 +276,13 @@ class AuthService:
         await self.end_all_sessions(claims.sub, "password_changed", password_hash=new_hash)
         return await self.start_session(claims.sub, user["username"], claims.scope, client)
 
+    async def reseed_revocations(self) -> None:
+        """Rebuild the Redis revocation state from what PostgreSQL recorded (Redis lost it)."""
+        ttl = self.revocation.revoked_ttl
+        ended = await sessions.revoked_within(self.db, ttl)
+        cut_off = await users.not_before_within(self.db, ttl)
+        await self.revocation.restore(ended, cut_off)
+
     async def revoke_token(self, token: str, hint: str | None) -> None:
         """RFC 7009: end the session a token of ours belongs to; anything else is ignored."""
         verifiers: list[Callable[[str], AccessClaims | RefreshClaims]] = [

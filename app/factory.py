@@ -90,13 +90,13 @@ async def open_resources(app: Sanic[Any, Any]) -> None:
     app.ctx.db, app.ctx.redis, app.ctx.revocation = db, redis, revocation
     # The fast path of the bearer check: verified tokens, and a copy of the revocation state
     # that pub/sub keeps current (the middleware asks Redis while the copy is not trusted).
+    limiter = LoginLimiter(redis, prefix=settings.redis_key_prefix)
+    auth = app.ctx.auth = AuthService(settings, app.ctx.tokens, db, revocation, limiter)
     app.ctx.verified = VerifiedTokens()
     app.ctx.mirror = RevocationMirror(revocation.revoked_ttl)
-    feed = RevocationFeed(settings.redis_url, revocation, app.ctx.mirror)
+    feed = RevocationFeed(settings.redis_url, revocation, app.ctx.mirror, auth.reseed_revocations)
     revocation.feed = feed
     feed.start()
-    limiter = LoginLimiter(redis, prefix=settings.redis_key_prefix)
-    app.ctx.auth = AuthService(settings, app.ctx.tokens, db, revocation, limiter)
     await passwords.warm_up()
 
 

@@ -89,6 +89,9 @@ async def authenticate(request: Request) -> None:
     revoked = app_ctx.mirror.check(claims)
     if revoked is None:  # the in-process copy can't be trusted right now: ask Redis
         revoked = await app_ctx.revocation.is_revoked(claims)
+        if revoked is None:  # Redis lost its data (restart, flush): rebuild from PostgreSQL
+            await app_ctx.auth.reseed_revocations()
+            revoked = await app_ctx.revocation.is_revoked(claims)
     if revoked:
         raise InvalidToken("The access token has been revoked.")
     request.ctx.auth = claims

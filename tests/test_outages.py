@@ -518,3 +518,53 @@ def test_refresh_during_frozen_postgres_is_not_burnt(
 
 def test_refresh_during_frozen_redis_is_not_burnt(client: httpx.Client, rds: LocalRedis) -> None:
     _refresh_survives(Outage("redis frozen", client), rds.pause, rds.resume)
+
+
+# -- Redis restarted without persistence ------------------------------------------------------
+
+
+def _never_200_until_refused(client: httpx.Client, headers: dict[str, str]) -> float:
+    """After a Redis restart, a revoked token may meet a 503 while things come back, but
+    never a 200: poll until it is refused. The seconds it took."""
+    started = time.monotonic()
+    while True:
+        response = client.get("/api/me", headers=headers)
+        assert response.status_code in (401, 503), (
+            "a revoked token was accepted after Redis came back empty",
+            response.status_code,
+            response.text,
+        )
+        if response.status_code == 401:
+            assert response.json()["error"] == "invalid_token"
+            return time.monotonic() - started
+        assert time.monotonic() - started < RECOVER_WITHIN, response.text
+        time.sleep(0.05)
+
+
+def test_redis_restart_does_not_revive_revoked_tokens(
+    client: httpx.Client, rds: LocalRedis
+) -> None:
+    """Redis here keeps nothing on disk. PostgreSQL keeps the record of every revocation, and
+    the service rebuilds Redis from it, so a restart must not bring a revoked token back."""
+    username, tokens = new_user(client)
+    logged_out = bearer(tokens["access_token"])
+    kept = login(client, username)
+    everywhere_user, everywhere = new_user(client)
+    everywhere_access = bearer(everywhere["access_token"])
+    for headers in (logged_out, bearer(kept["access_token"]), everywhere_access):
+        assert client.get("/api/me", headers=headers).status_code == 200
+    assert client.post("/auth/logout", headers=logged_out).status_code == 204
+    assert client.post("/auth/logout-all", headers=everywhere_access).status_code == 204
+
+    rds.stop()
+    rds.start()  # empty: no revocation keys, no marker
+
+    seconds = _never_200_until_refused(client, logged_out)
+    TIMINGS.append(("redis restarted empty", "GET /api/me (logged out)", 401, seconds))
+    _never_200_until_refused(client, everywhere_access)
+    # the session that was not ended works again, and the others stay refused
+    poll(client, "GET", "/api/me", headers=bearer(kept["access_token"]))
+    assert client.get("/api/me", headers=logged_out).status_code == 401
+    refreshed = client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 401, refreshed.text
+    assert login(client, everywhere_user)["session_id"] != everywhere["session_id"]

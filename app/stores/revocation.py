@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -31,6 +31,7 @@ SKEW = 60
 HEARTBEAT = 0.5
 TRUST_WINDOW = 1.5
 ACK_TIMEOUT = TRUST_WINDOW + 0.25
+RESEED_RETRY = 5.0
 
 
 class RevocationStore:
@@ -41,6 +42,7 @@ class RevocationStore:
         self._session = f"{prefix}revoked:sid:"
         self._not_before = f"{prefix}notbefore:user:"
         self.events = f"{prefix}revocations"
+        self._seeded = f"{prefix}revocations:seeded"
         # Every access token issued before a revocation is dead one access lifetime later.
         self.revoked_ttl = access_ttl + SKEW
         self.feed: RevocationFeed | None = None  # set when this worker follows the feed
@@ -102,13 +104,35 @@ class RevocationStore:
                     ACK_TIMEOUT,
                 )
 
-    async def is_revoked(self, claims: AccessClaims) -> bool:
+    # -- rebuilding after a Redis that lost its data ---------------------------------
+
+    async def is_seeded(self) -> bool:
+        """False when Redis has lost (or never had) the revocation state: a restart without
+        persistence, a flush. The marker key has no TTL, so it goes exactly when data does."""
+        return bool(await self.redis.exists(self._seeded))
+
+    async def restore(
+        self, sessions: list[tuple[str, int]], users: list[tuple[str, int, int]]
+    ) -> None:
+        """Write back revocations recorded in PostgreSQL, each with its remaining TTL."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid, remaining in sessions:
+                pipe.set(self._session + sid, "1", ex=remaining)
+            for user_id, not_before, remaining in users:
+                pipe.set(self._not_before + user_id, str(not_before), ex=remaining)
+            pipe.set(self._seeded, "1")
+            await pipe.execute()
+
+    async def is_revoked(self, claims: AccessClaims) -> bool | None:
         """One round trip: is the token's session revoked, or was it issued before its user's
-        "not before" (a password change, log out everywhere, a disabled account)?"""
-        session, not_before = await self.redis.mget(
-            self._session + claims.sid, self._not_before + claims.sub
+        "not before" (a password change, log out everywhere, a disabled account)? None when
+        Redis has lost its revocation state (see `is_seeded`): rebuild it, then ask again."""
+        session, not_before, seeded = await self.redis.mget(
+            self._session + claims.sid, self._not_before + claims.sub, self._seeded
         )
-        return session is not None or (not_before is not None and claims.iat < int(not_before))
+        if session is not None or (not_before is not None and claims.iat < int(not_before)):
+            return True
+        return False if seeded is not None else None
 
 
 class RevocationFeed:
@@ -125,10 +149,17 @@ class RevocationFeed:
     subscription has its own connection with retries off: a drop surfaces here at once.
     """
 
-    def __init__(self, url: str, store: RevocationStore, mirror: RevocationMirror):
+    def __init__(
+        self,
+        url: str,
+        store: RevocationStore,
+        mirror: RevocationMirror,
+        reseed: Callable[[], Awaitable[None]] | None = None,
+    ):
         self.url = url
         self.store = store
         self.mirror = mirror
+        self.reseed = reseed  # rebuilds Redis from PostgreSQL when Redis has lost its data
         self.events = store.events
         self.acks = f"{store.events}:acks"
         self._pending: dict[str, _Acks] = {}
@@ -168,14 +199,19 @@ class RevocationFeed:
         pubsub = client.pubsub()
         try:
             await pubsub.subscribe(self.events, self.acks)
+            seeded = await self._seed()
             await self._load_snapshot()
             ping_sent: float | None = None
-            last_ping = 0.0
+            last_ping, last_seed = 0.0, time.monotonic()
             while True:
                 now = time.monotonic()
                 if ping_sent is None and now - last_ping >= HEARTBEAT:
                     ping_sent = last_ping = now
                     await pubsub.ping()
+                    if not seeded and now - last_seed >= RESEED_RETRY:
+                        last_seed = now
+                        if seeded := await self._seed():
+                            await self._load_snapshot()
                 elif ping_sent is not None and now - ping_sent > TRUST_WINDOW:
                     raise TimeoutError("no PONG on the revocation subscription")
                 message = await pubsub.get_message(
@@ -195,6 +231,19 @@ class RevocationFeed:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
             with contextlib.suppress(Exception):
                 await client.aclose()
+
+    async def _seed(self) -> bool:
+        """Make sure Redis holds the revocations PostgreSQL recorded; False if it could not
+        (PostgreSQL down): tried again every RESEED_RETRY while the feed runs."""
+        if self.reseed is None or await self.store.is_seeded():
+            return True
+        try:
+            await self.reseed()
+        except Exception as error:  # noqa: BLE001 - PostgreSQL down: retry later
+            log.warning("could not rebuild revocations from PostgreSQL: %r", error)
+            return False
+        log.info("Redis had no revocation state: rebuilt it from PostgreSQL")
+        return True
 
     async def _load_snapshot(self) -> None:
         redis = self.store.redis

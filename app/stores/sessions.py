@@ -141,3 +141,13 @@ async def recently_revoked(db: Queryable, user_id: str, seconds: int) -> list[st
 async def scope_of(db: Queryable, sid: str) -> str | None:
     scope: str | None = await db.fetchval("SELECT scope FROM sessions WHERE id = $1", sid)
     return scope
+
+
+async def revoked_within(db: Queryable, seconds: int) -> list[tuple[str, int]]:
+    """Sessions ended in the last `seconds`, each with the seconds its mark still matters."""
+    rows = await db.fetch(
+        "SELECT id, ceil(extract(epoch FROM revoked_at + make_interval(secs => $1) - now()))"
+        "::int AS remaining FROM sessions WHERE revoked_at > now() - make_interval(secs => $1)",
+        float(seconds),
+    )
+    return [(str(row["id"]), int(row["remaining"])) for row in rows if row["remaining"] > 0]

@@ -67,3 +67,18 @@ async def set_tokens_valid_after(db: Queryable, user_id: str, moment: datetime) 
         user_id,
         moment,
     )
+
+
+async def not_before_within(db: Queryable, seconds: int) -> list[tuple[str, int, int]]:
+    """Users whose tokens were cut off in the last `seconds`: (id, not before, remaining)."""
+    rows = await db.fetch(
+        "SELECT id, extract(epoch FROM tokens_valid_after)::bigint AS not_before,"
+        " ceil(extract(epoch FROM tokens_valid_after + make_interval(secs => $1) - now()))::int"
+        " AS remaining FROM users WHERE tokens_valid_after > now() - make_interval(secs => $1)",
+        float(seconds),
+    )
+    return [
+        (str(row["id"]), int(row["not_before"]), int(row["remaining"]))
+        for row in rows
+        if row["remaining"] > 0
+    ]
