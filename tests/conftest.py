@@ -161,8 +161,15 @@ class Api:
         self._started = False
         self._starting = asyncio.Lock()
 
-    async def request(self, method: str, path: str, *, token: str | None = None,
-                      headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         headers = dict(headers or {})
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -171,31 +178,37 @@ class Api:
                 if not self._started:
                     if not hasattr(self.app.ctx, "db"):
                         await open_resources(self.app)
-                    _, response = await self.client.request(method.lower(), path,
-                                                            headers=headers, **kwargs)
+                    _, response = await self.client.request(
+                        method.lower(), path, headers=headers, **kwargs
+                    )
                     self._started = True
                     return response
-        response = await httpx.AsyncClient.request(self.client, method.upper(), path,
-                                                   headers=headers, **kwargs)
+        response = await httpx.AsyncClient.request(
+            self.client, method.upper(), path, headers=headers, **kwargs
+        )
         response.__class__ = TestingResponse
         return response
 
     async def register(self, username: str = "alice", password: str = "correct horse") -> Any:
-        response = await self.request("POST", "/auth/register",
-                                      json={"username": username, "password": password})
+        response = await self.request(
+            "POST", "/auth/register", json={"username": username, "password": password}
+        )
         assert response.status == 201, response.text
         return response.json
 
-    async def login(self, username: str = "alice", password: str = "correct horse",
-                    **extra: Any) -> dict[str, Any]:
-        response = await self.request("POST", "/auth/login",
-                                      json={"username": username, "password": password, **extra})
+    async def login(
+        self, username: str = "alice", password: str = "correct horse", **extra: Any
+    ) -> dict[str, Any]:
+        response = await self.request(
+            "POST", "/auth/login", json={"username": username, "password": password, **extra}
+        )
         assert response.status == 200, response.text
         tokens: dict[str, Any] = response.json
         return tokens
 
-    async def user(self, username: str = "alice", password: str = "correct horse",
-                   **extra: Any) -> dict[str, Any]:
+    async def user(
+        self, username: str = "alice", password: str = "correct horse", **extra: Any
+    ) -> dict[str, Any]:
         """Register and log in: the token response."""
         await self.register(username, password)
         return await self.login(username, password, **extra)

@@ -30,6 +30,20 @@ DATABASE_NAME = urlsplit(DATABASE_URL).path.lstrip("/")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REDIS_PREFIX = f"jwt-refresh-api-test:{RUN_ID}:"
 
+# The fields of the contract's token response (login, refresh, token endpoint, password).
+TOKEN_FIELDS = frozenset(
+    {
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "refresh_expires_in",
+        "scope",
+        "account_id",
+        "session_id",
+    }
+)
+
 if not DATABASE_NAME.startswith("jwt_refresh_test"):
     raise RuntimeError(f"refusing to run tests against {DATABASE_NAME!r}")
 
@@ -61,9 +75,23 @@ def live_server(workers: int = 2, **overrides: str) -> Iterator[str]:
     # A scratch working directory, so that no `.env` of the checkout leaks in.
     with tempfile.TemporaryDirectory() as cwd, open(Path(cwd) / "server.log", "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "sanic", "app.main", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", str(workers), "--no-motd"],
-            cwd=cwd, env=server_env(**overrides), stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "sanic",
+                "app.main",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--no-motd",
+            ],
+            cwd=cwd,
+            env=server_env(**overrides),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         base = f"http://127.0.0.1:{port}"
         try:

@@ -15,22 +15,12 @@ import pytest
 
 from app import passwords
 from tests.conftest import Api
-from tests.support import live_server
+from tests.support import TOKEN_FIELDS, live_server
 
 PASSWORD = "correct horse"
 DEFAULT_SCOPE = "notes:read notes:write"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 JSON = {"content-type": "application/json"}
-TOKEN_FIELDS = {
-    "access_token",
-    "token_type",
-    "expires_in",
-    "refresh_token",
-    "refresh_expires_in",
-    "scope",
-    "account_id",
-    "session_id",
-}
 
 
 def content_type(response: Any) -> str:

@@ -54,8 +54,9 @@ def mac(signing_input: str, key: str | bytes = SECRET, digest: Any = hashlib.sha
     return b64(hmac.new(raw_key, signing_input.encode(), digest).digest())
 
 
-def forge(header: Any, payload: Any, key: str | bytes = SECRET,
-          digest: Any = hashlib.sha256) -> str:
+def forge(
+    header: Any, payload: Any, key: str | bytes = SECRET, digest: Any = hashlib.sha256
+) -> str:
     """A compact JWS of any header and payload, HMAC-signed with `key`."""
     signing_input = f"{segment(header)}.{segment(payload)}"
     return f"{signing_input}.{mac(signing_input, key, digest)}"
@@ -82,10 +83,16 @@ class Login:
         claims = {**self.claims, **changes}
         return {name: value for name, value in claims.items() if value is not DROP}
 
-    def forge(self, header: dict[str, Any] | None = None, key: str | bytes = SECRET,
-              digest: Any = hashlib.sha256, **changes: Any) -> str:
-        return forge(ACCESS_HEADER if header is None else header, self.claims_with(**changes),
-                     key, digest)
+    def forge(
+        self,
+        header: dict[str, Any] | None = None,
+        key: str | bytes = SECRET,
+        digest: Any = hashlib.sha256,
+        **changes: Any,
+    ) -> str:
+        return forge(
+            ACCESS_HEADER if header is None else header, self.claims_with(**changes), key, digest
+        )
 
     @property
     def parts(self) -> list[str]:
@@ -135,8 +142,10 @@ def payload_standard_base64(login: Login) -> str:
 
 def none_token(login: Login, alg: str, signature: str) -> str:
     header = {"alg": alg, "typ": "at+jwt"}
-    return f"{segment(header)}.{segment(login.claims_with(scope='admin notes:read notes:write'))}" \
-           f".{signature}"
+    return (
+        f"{segment(header)}.{segment(login.claims_with(scope='admin notes:read notes:write'))}"
+        f".{signature}"
+    )
 
 
 Case = Callable[[Login], "str | bytes"]
@@ -148,31 +157,44 @@ def case(builder: Case, id: str) -> Any:
 
 HOSTILE: list[Any] = [
     # alg "none" in every spelling, with no and with a garbage signature
-    *[case(lambda lg, a=alg: none_token(lg, a, ""), f"alg-{alg}-empty-signature")
-      for alg in ("none", "None", "NONE", "nOnE")],
-    *[case(lambda lg, a=alg: none_token(lg, a, "Z2FyYmFnZQ"), f"alg-{alg}-garbage-signature")
-      for alg in ("none", "None", "NONE", "nOnE")],
+    *[
+        case(lambda lg, a=alg: none_token(lg, a, ""), f"alg-{alg}-empty-signature")
+        for alg in ("none", "None", "NONE", "nOnE")
+    ],
+    *[
+        case(lambda lg, a=alg: none_token(lg, a, "Z2FyYmFnZQ"), f"alg-{alg}-garbage-signature")
+        for alg in ("none", "None", "NONE", "nOnE")
+    ],
     case(lambda lg: none_token(lg, "none", lg.parts[2]), "alg-none-real-signature"),
     # signatures
     case(lambda lg: f"{lg.parts[0]}.{lg.parts[1]}.", "stripped-signature"),
-    case(lambda lg: f"{segment(ACCESS_HEADER)}.{segment(lg.claims_with(sub='1'))}.",
-         "empty-signature-forged-claims"),
+    case(
+        lambda lg: f"{segment(ACCESS_HEADER)}.{segment(lg.claims_with(sub='1'))}.",
+        "empty-signature-forged-claims",
+    ),
     case(lambda lg: lg.forge(key=b""), "signed-with-empty-key"),
     case(lambda lg: lg.forge(key=ATTACKER_KEY), "signed-with-wrong-key"),
     case(lambda lg: lg.forge(key=SECRET + "x"), "signed-with-key-plus-one-byte"),
-    case(lambda lg: f"{lg.parts[0]}.{segment(lg.claims_with(scope='admin'))}.{lg.parts[2]}",
-         "tampered-payload-real-signature"),
-    case(lambda lg: f"{lg.parts[0]}.{lg.parts[1]}.{lg.parts[2][:-2]}AA",
-         "tampered-signature"),
+    case(
+        lambda lg: f"{lg.parts[0]}.{segment(lg.claims_with(scope='admin'))}.{lg.parts[2]}",
+        "tampered-payload-real-signature",
+    ),
+    case(lambda lg: f"{lg.parts[0]}.{lg.parts[1]}.{lg.parts[2][:-2]}AA", "tampered-signature"),
     case(lambda lg: f"{lg.parts[0]}.{lg.parts[1]}.{b64(b'x' * 32)}", "random-signature"),
     # algorithms other than the configured HS256, signed with the right secret
-    case(lambda lg: lg.forge({"alg": "HS512", "typ": "at+jwt"}, digest=hashlib.sha512),
-         "HS512-right-secret"),
-    case(lambda lg: lg.forge({"alg": "HS384", "typ": "at+jwt"}, digest=hashlib.sha384),
-         "HS384-right-secret"),
+    case(
+        lambda lg: lg.forge({"alg": "HS512", "typ": "at+jwt"}, digest=hashlib.sha512),
+        "HS512-right-secret",
+    ),
+    case(
+        lambda lg: lg.forge({"alg": "HS384", "typ": "at+jwt"}, digest=hashlib.sha384),
+        "HS384-right-secret",
+    ),
     # key confusion: an asymmetric alg in the header, an HMAC signature with the secret
-    *[case(lambda lg, a=alg: lg.forge({"alg": a, "typ": "at+jwt"}), f"{alg}-header-hmac")
-      for alg in ("RS256", "ES256", "PS256", "EdDSA")],
+    *[
+        case(lambda lg, a=alg: lg.forge({"alg": a, "typ": "at+jwt"}), f"{alg}-header-hmac")
+        for alg in ("RS256", "ES256", "PS256", "EdDSA")
+    ],
     case(lambda lg: lg.forge({"alg": "hs256", "typ": "at+jwt"}), "alg-lowercase-hs256"),
     case(lambda lg: lg.forge({"typ": "at+jwt"}), "alg-missing"),
     # time
@@ -192,8 +214,10 @@ HOSTILE: list[Any] = [
     # every required claim missing in turn
     *[case(lambda lg, n=name: lg.forge(**{n: DROP}), f"missing-{name}") for name in REQUIRED],
     # claims of the wrong type
-    case(lambda lg: lg.forge(sub=int(lg.claims["sub"]) if lg.claims["sub"].isdigit() else 1),
-         "sub-int"),
+    case(
+        lambda lg: lg.forge(sub=int(lg.claims["sub"]) if lg.claims["sub"].isdigit() else 1),
+        "sub-int",
+    ),
     case(lambda lg: lg.forge(sub=""), "sub-empty"),
     case(lambda lg: lg.forge(exp=str(lg.claims["exp"])), "exp-string"),
     case(lambda lg: lg.forge(exp=float(lg.claims["exp"])), "exp-float"),
@@ -211,24 +235,46 @@ HOSTILE: list[Any] = [
     case(lambda lg: lg.refresh, "real-refresh-token"),
     case(lambda lg: lg.forge(grant_type="refresh"), "at+jwt-with-grant_type"),
     # header tricks
-    case(lambda lg: lg.forge({**ACCESS_HEADER, "crit": ["x-unknown-ext"], "x-unknown-ext": 1}),
-         "crit-unknown-extension"),
-    case(lambda lg: f"{segment({**ACCESS_HEADER, 'b64': False, 'crit': ['b64']})}.."
-                    f"{mac(segment({**ACCESS_HEADER, 'b64': False, 'crit': ['b64']}) + '.')}",
-         "b64-false-detached-payload"),
-    case(lambda lg: lg.forge({**ACCESS_HEADER, "kid": "../../dev/null"}, key=b""),
-         "kid-path-traversal-empty-key"),
-    case(lambda lg: lg.forge({**ACCESS_HEADER, "kid": "/dev/null"}, key=b""),
-         "kid-dev-null-empty-key"),
-    case(lambda lg: lg.forge({**ACCESS_HEADER, "kid": "x' UNION SELECT 'k"}, key="k"),
-         "kid-sql-injection"),
-    case(lambda lg: lg.forge({**ACCESS_HEADER, "jku": "http://127.0.0.1:1/keys"},
-                             key=ATTACKER_KEY), "jku-attacker-url"),
-    case(lambda lg: lg.forge({**ACCESS_HEADER, "x5u": "http://127.0.0.1:1/cert.pem"},
-                             key=ATTACKER_KEY), "x5u-attacker-url"),
-    case(lambda lg: lg.forge({**ACCESS_HEADER,
-                              "jwk": {"kty": "oct", "k": b64(ATTACKER_KEY.encode())}},
-                             key=ATTACKER_KEY), "embedded-jwk-attacker-key"),
+    case(
+        lambda lg: lg.forge({**ACCESS_HEADER, "crit": ["x-unknown-ext"], "x-unknown-ext": 1}),
+        "crit-unknown-extension",
+    ),
+    case(
+        lambda lg: (
+            f"{segment({**ACCESS_HEADER, 'b64': False, 'crit': ['b64']})}.."
+            f"{mac(segment({**ACCESS_HEADER, 'b64': False, 'crit': ['b64']}) + '.')}"
+        ),
+        "b64-false-detached-payload",
+    ),
+    case(
+        lambda lg: lg.forge({**ACCESS_HEADER, "kid": "../../dev/null"}, key=b""),
+        "kid-path-traversal-empty-key",
+    ),
+    case(
+        lambda lg: lg.forge({**ACCESS_HEADER, "kid": "/dev/null"}, key=b""),
+        "kid-dev-null-empty-key",
+    ),
+    case(
+        lambda lg: lg.forge({**ACCESS_HEADER, "kid": "x' UNION SELECT 'k"}, key="k"),
+        "kid-sql-injection",
+    ),
+    case(
+        lambda lg: lg.forge({**ACCESS_HEADER, "jku": "http://127.0.0.1:1/keys"}, key=ATTACKER_KEY),
+        "jku-attacker-url",
+    ),
+    case(
+        lambda lg: lg.forge(
+            {**ACCESS_HEADER, "x5u": "http://127.0.0.1:1/cert.pem"}, key=ATTACKER_KEY
+        ),
+        "x5u-attacker-url",
+    ),
+    case(
+        lambda lg: lg.forge(
+            {**ACCESS_HEADER, "jwk": {"kty": "oct", "k": b64(ATTACKER_KEY.encode())}},
+            key=ATTACKER_KEY,
+        ),
+        "embedded-jwk-attacker-key",
+    ),
     # size: a correctly signed ~10 kB token (MAX_TOKEN_LENGTH is 4 kB)
     case(lambda lg: oversized(lg, 10_000), "oversized-10kB"),
     # characters outside base64url
@@ -255,8 +301,10 @@ HOSTILE: list[Any] = [
     case(lambda lg: resign(segment([ACCESS_HEADER]), lg.parts[1]), "header-json-array"),
     case(lambda lg: resign(b64(b"\xff\xfe\x00garbage"), lg.parts[1]), "header-not-utf8"),
     case(lambda lg: resign(segment(ACCESS_HEADER), b64(b"\xc3\x28" * 20)), "payload-not-utf8"),
-    case(lambda lg: resign(segment(ACCESS_HEADER), segment({"a": {"b": [[[[[[]]]]]]}})),
-         "payload-nested-no-claims"),
+    case(
+        lambda lg: resign(segment(ACCESS_HEADER), segment({"a": {"b": [[[[[[]]]]]]}})),
+        "payload-nested-no-claims",
+    ),
     # unicode garbage (sent as raw bytes in the header)
     case(lambda lg: "ünïcødé.☃.😀".encode(), "unicode-utf8-bytes"),
     case(lambda lg: "é".encode("latin-1") + lg.access.encode(), "latin1-prefix"),
@@ -295,8 +343,11 @@ async def test_valid_token_is_accepted(api: Api, login: Login) -> None:
 
 async def test_forged_control_token_is_accepted(api: Api, login: Login) -> None:
     """The forging helpers, with nothing wrong: proves each hostile case fails for its defect."""
-    for token in (login.forge(), login.forge(jti=str(uuid.uuid4())),
-                  resign(segment(ACCESS_HEADER), segment(login.claims))):
+    for token in (
+        login.forge(),
+        login.forge(jti=str(uuid.uuid4())),
+        resign(segment(ACCESS_HEADER), segment(login.claims)),
+    ):
         for path in PATHS:
             response = await api.request("GET", path, token=token)
             assert response.status == 200, (path, response.text)
@@ -338,9 +389,17 @@ async def test_oversized_tokens_on_a_real_server() -> None:
     """Over real HTTP: a ~10 kB token reaches the middleware and is 401 invalid_token. A
     ~60 kB one may instead be refused by Sanic's header size limit (400, 413 or 431, in the
     error body shape), which is acceptable; never 200 and never 5xx."""
-    claims = {"iss": "jwt-refresh-api", "aud": "jwt-refresh-api", "sub": "1", "iat": now(),
-              "exp": now() + 600, "jti": str(uuid.uuid4()), "sid": str(uuid.uuid4()),
-              "scope": "notes:read", "username": "x"}
+    claims = {
+        "iss": "jwt-refresh-api",
+        "aud": "jwt-refresh-api",
+        "sub": "1",
+        "iat": now(),
+        "exp": now() + 600,
+        "jti": str(uuid.uuid4()),
+        "sid": str(uuid.uuid4()),
+        "scope": "notes:read",
+        "username": "x",
+    }
     with live_server(workers=1) as base:
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             for size in (10_000, 60_000):
@@ -348,8 +407,7 @@ async def test_oversized_tokens_on_a_real_server() -> None:
                 assert len(token) >= size
                 response = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
                 allowed = (401,) if size == 10_000 else (400, 401, 413, 431)
-                assert response.status_code in allowed, (size, response.status_code,
-                                                         response.text)
+                assert response.status_code in allowed, (size, response.status_code, response.text)
                 assert "error_description" in response.json()
                 if response.status_code == 401:
                     assert response.json()["error"] == "invalid_token"
@@ -377,8 +435,10 @@ async def test_no_authorization_header_is_missing_token(api: Api) -> None:
         pytest.param(lambda lg: "Bearer", id="bearer-alone"),
         pytest.param(lambda lg: "Bearer a b", id="bearer-two-words"),
         pytest.param(lambda lg: f"Bearer {lg.access} extra", id="bearer-token-and-extra"),
-        pytest.param(lambda lg: lg.access.replace(".", ". ", 1).join(["Bearer ", ""]),
-                     id="space-inside-token"),
+        pytest.param(
+            lambda lg: lg.access.replace(".", ". ", 1).join(["Bearer ", ""]),
+            id="space-inside-token",
+        ),
         pytest.param(lambda lg: "Token abc", id="token-scheme"),
         pytest.param(lambda lg: f"Bearer{lg.access}", id="no-space-after-scheme"),
         pytest.param(lambda lg: lg.access, id="token-without-scheme"),
@@ -400,8 +460,9 @@ async def test_malformed_authorization_header_is_invalid_request(
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
 async def test_scheme_is_case_insensitive(api: Api, login: Login, scheme: str) -> None:
     for path in PATHS:
-        response = await api.request("GET", path,
-                                     headers={"Authorization": f"{scheme} {login.access}"})
+        response = await api.request(
+            "GET", path, headers={"Authorization": f"{scheme} {login.access}"}
+        )
         assert response.status == 200, (path, response.text)
 
 
@@ -410,8 +471,9 @@ async def test_valid_token_without_scope_is_insufficient_scope(api: Api) -> None
     assert tokens["scope"] == "notes:read"
     readable = await api.request("GET", "/api/notes", token=tokens["access_token"])
     assert readable.status == 200, readable.text
-    response = await api.request("POST", "/api/notes", token=tokens["access_token"],
-                                 json={"title": "t", "body": "b"})
+    response = await api.request(
+        "POST", "/api/notes", token=tokens["access_token"], json={"title": "t", "body": "b"}
+    )
     assert response.status == 403, response.text
     assert response.json["error"] == "insufficient_scope"
     challenge = response.headers["www-authenticate"]

@@ -56,7 +56,9 @@ async def login(api: Api, username: str, password: str) -> Any:
 
 async def token_grant(api: Api, username: str, password: str) -> Any:
     return await api.request(
-        "POST", "/auth/token", headers=FORM,
+        "POST",
+        "/auth/token",
+        headers=FORM,
         data={"grant_type": "password", "username": username, "password": password},
     )
 
@@ -122,7 +124,9 @@ async def test_429_is_answered_without_hashing(api: Api) -> None:
     # costs that plus one password check, a 429 only that: the gap is about one hash.
     assert blocked_median < failed_median, (blocked_median, failed_median)
     assert failed_median - blocked_median > 0.4 * hash_median, (
-        failed_median, blocked_median, hash_median,
+        failed_median,
+        blocked_median,
+        hash_median,
     )
 
 
@@ -172,7 +176,9 @@ async def test_account_is_blocked_across_addresses(api: Api) -> None:
     assert_rate_limited(await login(api, "alice", PASSWORD))
     # a forwarding header claimed by the client changes nothing either
     response = await api.request(
-        "POST", "/auth/login", json={"username": "alice", "password": PASSWORD},
+        "POST",
+        "/auth/login",
+        json={"username": "alice", "password": PASSWORD},
         headers={"X-Forwarded-For": "192.0.2.7", "X-Real-IP": "192.0.2.7"},
     )
     assert_rate_limited(response)

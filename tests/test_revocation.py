@@ -19,23 +19,13 @@ from redis.asyncio import Redis
 from app import passwords
 from app.stores import users
 from tests.conftest import Api
-from tests.support import REDIS_PREFIX
+from tests.support import REDIS_PREFIX, TOKEN_FIELDS
 
 PASSWORD = "correct horse"
 NEW_PASSWORD = "battery staple 42"
 ADMIN_PASSWORD = "root password 1"
 DEFAULT_SCOPE = "notes:read notes:write"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
-TOKEN_FIELDS = {
-    "access_token",
-    "token_type",
-    "expires_in",
-    "refresh_token",
-    "refresh_expires_in",
-    "scope",
-    "account_id",
-    "session_id",
-}
 SESSION_FIELDS = {"id", "created_at", "last_used_at", "expires_at", "user_agent", "ip", "current"}
 
 
@@ -230,7 +220,9 @@ async def change_password(api: Api, token: str, body: Any) -> Any:
 async def test_password_change_with_wrong_current_password_is_403(api: Api) -> None:
     tokens = await api.user("alice", PASSWORD)
     response = await change_password(
-        api, tokens["access_token"], {"current_password": "not my password", "new_password": NEW_PASSWORD}
+        api,
+        tokens["access_token"],
+        {"current_password": "not my password", "new_password": NEW_PASSWORD},
     )
     assert_error(response, 403, "wrong_password")
     # nothing changed: the session lives on, the old password still logs in, the new does not
@@ -268,8 +260,11 @@ async def test_password_change_with_missing_or_wrong_fields_is_400(api: Api) -> 
         response = await change_password(api, tokens["access_token"], body)
         assert_error(response, 400, "invalid_request")
     malformed = await api.request(
-        "POST", "/auth/password", token=tokens["access_token"],
-        content=b'{"current_password": ', headers={"content-type": "application/json"},
+        "POST",
+        "/auth/password",
+        token=tokens["access_token"],
+        content=b'{"current_password": ',
+        headers={"content-type": "application/json"},
     )
     assert_error(malformed, 400, "invalid_request")
     await session_works(api, tokens)
@@ -303,9 +298,7 @@ async def test_password_change_ends_every_session_and_starts_a_new_one(
     assert_error(await login_response(api, "alice", PASSWORD), 401, "invalid_grant")
     await session_works(api, await api.login("alice", NEW_PASSWORD))
 
-    valid_after = await db.fetchval(
-        "SELECT tokens_valid_after FROM users WHERE username = 'alice'"
-    )
+    valid_after = await db.fetchval("SELECT tokens_valid_after FROM users WHERE username = 'alice'")
     assert valid_after is not None
     assert before - timedelta(seconds=2) <= valid_after <= datetime.now(UTC) + timedelta(seconds=1)
 
@@ -330,7 +323,9 @@ async def test_sessions_list_shape_order_and_current(api: Api) -> None:
     logins = []
     for agent in agents:
         response = await api.request(
-            "POST", "/auth/login", json={"username": "alice", "password": PASSWORD},
+            "POST",
+            "/auth/login",
+            json={"username": "alice", "password": PASSWORD},
             headers={"User-Agent": agent},
         )
         logins.append(assert_token_response(response))
@@ -402,9 +397,7 @@ async def test_delete_session_ends_that_session_only(api: Api) -> None:
     assert response.text == ""
     await session_refused(api, end)
     keep = await session_works(api, keep)
-    assert [s["id"] for s in await list_sessions(api, keep["access_token"])] == [
-        keep["session_id"]
-    ]
+    assert [s["id"] for s in await list_sessions(api, keep["access_token"])] == [keep["session_id"]]
     # deleting an already-ended session: nothing to end
     again = await api.request(
         "DELETE", f"/auth/sessions/{end['session_id']}", token=keep["access_token"]
@@ -439,7 +432,9 @@ async def test_delete_another_users_session_is_404_and_changes_nothing(api: Api)
 async def test_delete_session_with_malformed_ids_is_404(api: Api) -> None:
     tokens = await api.user("alice", PASSWORD)
     for bad in ("not-a-uuid", "12345", tokens["session_id"] + "0", "%00", "..%2F..%2Fetc"):
-        response = await api.request("DELETE", f"/auth/sessions/{bad}", token=tokens["access_token"])
+        response = await api.request(
+            "DELETE", f"/auth/sessions/{bad}", token=tokens["access_token"]
+        )
         assert_error(response, 404, "not_found")
     await session_works(api, tokens)
 
@@ -451,7 +446,9 @@ async def test_revoke_refresh_token_by_form_ends_the_session(api: Api) -> None:
     tokens = await api.user("alice", PASSWORD)
     other = await api.login("alice", PASSWORD)
     response = await api.request(
-        "POST", "/auth/revoke", headers=FORM,
+        "POST",
+        "/auth/revoke",
+        headers=FORM,
         data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token"},
     )
     assert response.status == 200, response.text
@@ -470,7 +467,9 @@ async def test_revoke_access_token_ends_the_session(api: Api) -> None:
     tokens = await api.user("alice", PASSWORD)
     other = await api.login("alice", PASSWORD)
     response = await api.request(
-        "POST", "/auth/revoke", json={"token": tokens["access_token"], "token_type_hint": "access_token"}
+        "POST",
+        "/auth/revoke",
+        json={"token": tokens["access_token"], "token_type_hint": "access_token"},
     )
     assert response.status == 200, response.text
     await session_refused(api, tokens)
@@ -495,7 +494,9 @@ async def test_revoke_tolerates_wrong_or_unknown_hints(api: Api) -> None:
     for kind, hint in cases:
         tokens = await api.login("alice", PASSWORD)
         response = await api.request(
-            "POST", "/auth/revoke", headers=FORM,
+            "POST",
+            "/auth/revoke",
+            headers=FORM,
             data={"token": tokens[kind], "token_type_hint": hint},
         )
         assert response.status == 200, (kind, hint, response.text)
@@ -507,8 +508,11 @@ async def test_revoke_of_garbage_unknown_or_expired_tokens_is_200(api: Api) -> N
     issuer = api.app.ctx.tokens
     unknown_sid = str(uuid.uuid4())
     expired = issuer.issue_access(
-        sub=alice["account_id"], sid=alice["session_id"], scope=DEFAULT_SCOPE,
-        username="alice", now=int(time.time()) - 100_000,
+        sub=alice["account_id"],
+        sid=alice["session_id"],
+        scope=DEFAULT_SCOPE,
+        username="alice",
+        now=int(time.time()) - 100_000,
     ).token
     forged = jwt.encode(
         {**claims(alice["access_token"]), "jti": str(uuid.uuid4())},
@@ -521,8 +525,9 @@ async def test_revoke_of_garbage_unknown_or_expired_tokens_is_200(api: Api) -> N
         "a.b.c",
         "x" * 5000,  # longer than any token of ours
         "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.",
-        issuer.issue_access(sub=str(uuid.uuid4()), sid=unknown_sid, scope=DEFAULT_SCOPE,
-                            username="ghost").token,
+        issuer.issue_access(
+            sub=str(uuid.uuid4()), sid=unknown_sid, scope=DEFAULT_SCOPE, username="ghost"
+        ).token,
         expired,
         forged,
         " " + alice["refresh_token"][:-3],
@@ -543,12 +548,15 @@ async def test_revoke_without_token_is_400_invalid_request(api: Api) -> None:
     assert_error(await api.request("POST", "/auth/revoke", json={}), 400, "invalid_request")
     assert_error(
         await api.request("POST", "/auth/revoke", json={"token_type_hint": "access_token"}),
-        400, "invalid_request",
+        400,
+        "invalid_request",
     )
     assert_error(
-        await api.request("POST", "/auth/revoke", headers=FORM,
-                          data={"token_type_hint": "refresh_token"}),
-        400, "invalid_request",
+        await api.request(
+            "POST", "/auth/revoke", headers=FORM, data={"token_type_hint": "refresh_token"}
+        ),
+        400,
+        "invalid_request",
     )
     assert_error(
         await api.request("POST", "/auth/revoke", json={"token": 12345}), 400, "invalid_request"
@@ -604,7 +612,9 @@ async def test_admin_disable_and_enable(api: Api) -> None:
     disabled = await login_response(api, "alice", PASSWORD)
     assert assert_error(disabled, 401, "invalid_grant") == wrong_body
     token_grant = await api.request(
-        "POST", "/auth/token", headers=FORM,
+        "POST",
+        "/auth/token",
+        headers=FORM,
         data={"grant_type": "password", "username": "alice", "password": PASSWORD},
     )
     assert_error(token_grant, 400, "invalid_grant")
@@ -720,12 +730,24 @@ async def test_redis_keys_all_expire_and_never_name_a_token(
     await api.request("POST", "/auth/logout", token=second["access_token"])
     third = keep(await api.login("alice", PASSWORD))
     fourth = keep(await api.login("alice", PASSWORD))
-    await api.request("DELETE", f"/auth/sessions/{fourth['session_id']}", token=third["access_token"])
-    await api.request("POST", "/auth/revoke", json={"token": keep(await api.login("alice", PASSWORD))["refresh_token"]})
+    await api.request(
+        "DELETE", f"/auth/sessions/{fourth['session_id']}", token=third["access_token"]
+    )
+    await api.request(
+        "POST",
+        "/auth/revoke",
+        json={"token": keep(await api.login("alice", PASSWORD))["refresh_token"]},
+    )
     await api.request("POST", "/auth/revoke", json={"token": "garbage"})
-    changed = keep(assert_token_response(await change_password(
-        api, third["access_token"], {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
-    )))
+    changed = keep(
+        assert_token_response(
+            await change_password(
+                api,
+                third["access_token"],
+                {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+            )
+        )
+    )
     await api.request("POST", "/auth/logout-all", token=changed["access_token"])
     for _ in range(3):
         await login_response(api, "alice", "wrong password")

@@ -19,19 +19,9 @@ from redis.asyncio import Redis
 
 from app.auth import STALE_MARK_SECONDS
 from tests.conftest import Api
-from tests.support import REDIS_PREFIX
+from tests.support import REDIS_PREFIX, TOKEN_FIELDS
 
 PASSWORD = "correct horse"
-TOKEN_FIELDS = {
-    "access_token",
-    "token_type",
-    "expires_in",
-    "refresh_token",
-    "refresh_expires_in",
-    "scope",
-    "account_id",
-    "session_id",
-}
 
 
 def unverified(token: str) -> dict[str, Any]:

@@ -37,9 +37,7 @@ async def timed_login(api: Api, username: str, password: str) -> tuple[Any, floa
     return response, time.perf_counter() - started
 
 
-async def test_unknown_wrong_and_disabled_take_about_the_same_time(
-    api: Api, redis: Redis
-) -> None:
+async def test_unknown_wrong_and_disabled_take_about_the_same_time(api: Api, redis: Redis) -> None:
     await api.register("alice", PASSWORD)
     await api.register("dora", PASSWORD)
     dora = await users.by_username(api.app.ctx.db, "dora")
@@ -52,7 +50,7 @@ async def test_unknown_wrong_and_disabled_take_about_the_same_time(
         "disabled": lambda i: ("dora", PASSWORD),
     }
     # warm-up: the first request of each kind pays for caches and connections
-    for name, make in cases.items():
+    for make in cases.values():
         await timed_login(api, *make(-1))
     await reset_login_counts(redis)
 

@@ -81,8 +81,14 @@ def refresh_claims(**overrides: Any) -> dict[str, Any]:
     return {name: value for name, value in claims.items() if value is not DROP}
 
 
-def sign(claims: Any, typ: str | None = ACCESS_TYP, *, key: str = SECRET,
-         algorithm: str = "HS256", headers: dict[str, Any] | None = None) -> str:
+def sign(
+    claims: Any,
+    typ: str | None = ACCESS_TYP,
+    *,
+    key: str = SECRET,
+    algorithm: str = "HS256",
+    headers: dict[str, Any] | None = None,
+) -> str:
     """Sign any JSON payload (object or not) with an explicit JOSE header."""
     header: dict[str, Any] = {"typ": typ}  # PyJWS drops a falsy typ instead of adding "JWT"
     header.update(headers or {})
@@ -105,8 +111,9 @@ def assert_refused(verify: Callable[[Any], Any], token: Any) -> TokenError:
 
 
 def test_access_round_trip(tokens: Tokens) -> None:
-    issued = tokens.issue_access(sub="42", sid=SID, scope="notes:read notes:write",
-                                 username="alice")
+    issued = tokens.issue_access(
+        sub="42", sid=SID, scope="notes:read notes:write", username="alice"
+    )
     claims = tokens.verify_access(issued.token)
     assert isinstance(claims, AccessClaims)
     assert claims.sub == "42"
@@ -141,8 +148,9 @@ def test_access_tokens_get_fresh_jtis(tokens: Tokens) -> None:
 
 def test_access_with_explicit_now(tokens: Tokens) -> None:
     issued_at = now() - 100
-    issued = tokens.issue_access(sub="42", sid=SID, scope="notes:read", username="alice",
-                                 now=issued_at)
+    issued = tokens.issue_access(
+        sub="42", sid=SID, scope="notes:read", username="alice", now=issued_at
+    )
     claims = tokens.verify_access(issued.token)
     assert claims.iat == issued_at
     assert claims.exp == issued_at + ACCESS_TTL == issued.exp
@@ -161,8 +169,9 @@ def test_refresh_round_trip(tokens: Tokens) -> None:
 
 
 def test_refresh_token_header_and_claims(tokens: Tokens) -> None:
-    issued = tokens.issue_refresh(sub="42", sid=SID, jti=str(uuid.uuid4()),
-                                  session_expires=now() + 10**8)
+    issued = tokens.issue_refresh(
+        sub="42", sid=SID, jti=str(uuid.uuid4()), session_expires=now() + 10**8
+    )
     header = jwt.get_unverified_header(issued.token)
     assert header["typ"] == "refresh+jwt"
     assert header["alg"] == "HS256"
@@ -174,8 +183,9 @@ def test_refresh_token_header_and_claims(tokens: Tokens) -> None:
 def test_refresh_exp_never_past_session_expires(tokens: Tokens) -> None:
     issued_at = now()
     session_expires = issued_at + 120  # far sooner than REFRESH_TTL
-    issued = tokens.issue_refresh(sub="42", sid=SID, jti=str(uuid.uuid4()),
-                                  session_expires=session_expires, now=issued_at)
+    issued = tokens.issue_refresh(
+        sub="42", sid=SID, jti=str(uuid.uuid4()), session_expires=session_expires, now=issued_at
+    )
     assert issued.exp == session_expires
     claims = tokens.verify_refresh(issued.token)
     assert claims.exp == session_expires
@@ -184,15 +194,21 @@ def test_refresh_exp_never_past_session_expires(tokens: Tokens) -> None:
 
 def test_refresh_exp_is_ttl_when_session_lasts_longer(tokens: Tokens) -> None:
     issued_at = now()
-    issued = tokens.issue_refresh(sub="42", sid=SID, jti=str(uuid.uuid4()),
-                                  session_expires=issued_at + REFRESH_TTL + 1, now=issued_at)
+    issued = tokens.issue_refresh(
+        sub="42",
+        sid=SID,
+        jti=str(uuid.uuid4()),
+        session_expires=issued_at + REFRESH_TTL + 1,
+        now=issued_at,
+    )
     assert issued.exp == issued_at + REFRESH_TTL
 
 
 def test_refresh_past_session_end_is_refused(tokens: Tokens) -> None:
     """A session already over gives a refresh token that is expired from birth."""
-    issued = tokens.issue_refresh(sub="42", sid=SID, jti=str(uuid.uuid4()),
-                                  session_expires=now() - 1)
+    issued = tokens.issue_refresh(
+        sub="42", sid=SID, jti=str(uuid.uuid4()), session_expires=now() - 1
+    )
     assert_refused(tokens.verify_refresh, issued.token)
 
 
@@ -216,8 +232,9 @@ def test_token_up_to_max_length_verifies(tokens: Tokens) -> None:
 
 
 def test_verify_access_refuses_refresh_token(tokens: Tokens) -> None:
-    refresh = tokens.issue_refresh(sub="42", sid=SID, jti=str(uuid.uuid4()),
-                                   session_expires=now() + 10**8)
+    refresh = tokens.issue_refresh(
+        sub="42", sid=SID, jti=str(uuid.uuid4()), session_expires=now() + 10**8
+    )
     assert_refused(tokens.verify_access, refresh.token)
 
 
@@ -238,8 +255,12 @@ def test_refresh_claims_with_access_typ_are_refused(tokens: Tokens) -> None:
 
 @pytest.mark.parametrize(
     "grant_type",
-    [pytest.param(DROP, id="missing"), pytest.param("password", id="password"),
-     pytest.param("", id="empty"), pytest.param(["refresh"], id="list")],
+    [
+        pytest.param(DROP, id="missing"),
+        pytest.param("password", id="password"),
+        pytest.param("", id="empty"),
+        pytest.param(["refresh"], id="list"),
+    ],
 )
 def test_refresh_typ_without_refresh_grant_is_refused(tokens: Tokens, grant_type: Any) -> None:
     token = sign(refresh_claims(grant_type=grant_type), REFRESH_TYP)
@@ -248,9 +269,13 @@ def test_refresh_typ_without_refresh_grant_is_refused(tokens: Tokens, grant_type
 
 @pytest.mark.parametrize(
     "typ",
-    [pytest.param(None, id="missing"), pytest.param("JWT", id="JWT"),
-     pytest.param("refresh+jwt", id="refresh+jwt"), pytest.param("", id="empty"),
-     pytest.param(["at+jwt"], id="list")],
+    [
+        pytest.param(None, id="missing"),
+        pytest.param("JWT", id="JWT"),
+        pytest.param("refresh+jwt", id="refresh+jwt"),
+        pytest.param("", id="empty"),
+        pytest.param(["at+jwt"], id="list"),
+    ],
 )
 def test_access_with_wrong_typ_is_refused(tokens: Tokens, typ: Any) -> None:
     if typ is None:
@@ -262,8 +287,11 @@ def test_access_with_wrong_typ_is_refused(tokens: Tokens, typ: Any) -> None:
 
 @pytest.mark.parametrize(
     "typ",
-    [pytest.param(None, id="missing"), pytest.param("JWT", id="JWT"),
-     pytest.param("at+jwt", id="at+jwt")],
+    [
+        pytest.param(None, id="missing"),
+        pytest.param("JWT", id="JWT"),
+        pytest.param("at+jwt", id="at+jwt"),
+    ],
 )
 def test_refresh_with_wrong_typ_is_refused(tokens: Tokens, typ: str | None) -> None:
     assert_refused(tokens.verify_refresh, sign(refresh_claims(), typ))
@@ -273,15 +301,17 @@ def test_refresh_with_wrong_typ_is_refused(tokens: Tokens, typ: str | None) -> N
 
 
 def test_expired_access_is_refused(tokens: Tokens) -> None:
-    issued = tokens.issue_access(sub="42", sid=SID, scope="", username="alice",
-                                 now=now() - ACCESS_TTL - 1)
+    issued = tokens.issue_access(
+        sub="42", sid=SID, scope="", username="alice", now=now() - ACCESS_TTL - 1
+    )
     assert_refused(tokens.verify_access, issued.token)
 
 
 def test_expired_refresh_is_refused(tokens: Tokens) -> None:
     issued_at = now() - REFRESH_TTL - 1
-    issued = tokens.issue_refresh(sub="42", sid=SID, jti=str(uuid.uuid4()),
-                                  session_expires=issued_at + 10**8, now=issued_at)
+    issued = tokens.issue_refresh(
+        sub="42", sid=SID, jti=str(uuid.uuid4()), session_expires=issued_at + 10**8, now=issued_at
+    )
     assert_refused(tokens.verify_refresh, issued.token)
 
 
@@ -291,8 +321,9 @@ def test_access_issued_in_future_is_refused(tokens: Tokens) -> None:
 
 
 def test_refresh_issued_in_future_is_refused(tokens: Tokens) -> None:
-    issued = tokens.issue_refresh(sub="42", sid=SID, jti=str(uuid.uuid4()),
-                                  session_expires=now() + 10**8, now=now() + 60)
+    issued = tokens.issue_refresh(
+        sub="42", sid=SID, jti=str(uuid.uuid4()), session_expires=now() + 10**8, now=now() + 60
+    )
     assert_refused(tokens.verify_refresh, issued.token)
 
 
@@ -341,14 +372,12 @@ WRONG_TIME_TYPES = [
 
 
 @pytest.mark.parametrize(("name", "value"), WRONG_TIME_TYPES)
-def test_access_time_claim_of_wrong_type_is_refused(tokens: Tokens, name: str,
-                                                    value: Any) -> None:
+def test_access_time_claim_of_wrong_type_is_refused(tokens: Tokens, name: str, value: Any) -> None:
     assert_refused(tokens.verify_access, sign(access_claims(**{name: value})))
 
 
 @pytest.mark.parametrize(("name", "value"), WRONG_TIME_TYPES)
-def test_refresh_time_claim_of_wrong_type_is_refused(tokens: Tokens, name: str,
-                                                     value: Any) -> None:
+def test_refresh_time_claim_of_wrong_type_is_refused(tokens: Tokens, name: str, value: Any) -> None:
     assert_refused(tokens.verify_refresh, sign(refresh_claims(**{name: value}), REFRESH_TYP))
 
 
@@ -384,8 +413,9 @@ def test_access_claim_of_wrong_type_is_refused(tokens: Tokens, name: str, value:
 def test_sid_not_a_uuid_is_refused(tokens: Tokens, sid: str) -> None:
     issued = tokens.issue_access(sub="42", sid=sid, scope="", username="alice")
     assert_refused(tokens.verify_access, issued.token)
-    refresh = tokens.issue_refresh(sub="42", sid=sid, jti=str(uuid.uuid4()),
-                                   session_expires=now() + 10**8)
+    refresh = tokens.issue_refresh(
+        sub="42", sid=sid, jti=str(uuid.uuid4()), session_expires=now() + 10**8
+    )
     assert_refused(tokens.verify_refresh, refresh.token)
 
 
@@ -427,8 +457,10 @@ def test_wrong_issuer_or_audience_is_refused(tokens: Tokens, name: str, value: A
 
 
 def test_token_of_other_issuer_settings_is_refused(tokens: Tokens) -> None:
-    for other in (Settings(jwt_secret=SECRET, jwt_issuer="other-issuer"),
-                  Settings(jwt_secret=SECRET, jwt_audience="other-audience")):
+    for other in (
+        Settings(jwt_secret=SECRET, jwt_issuer="other-issuer"),
+        Settings(jwt_secret=SECRET, jwt_audience="other-audience"),
+    ):
         issued = Tokens(other).issue_access(sub="42", sid=SID, scope="", username="alice")
         assert_refused(tokens.verify_access, issued.token)
 
@@ -454,7 +486,8 @@ def test_alg_none_is_refused(tokens: Tokens, alg: str) -> None:
     good = sign(access_claims())
     _, payload, _ = good.split(".")
     header = jwt.utils.base64url_encode(
-        json.dumps({"alg": alg, "typ": ACCESS_TYP}).encode()).decode()
+        json.dumps({"alg": alg, "typ": ACCESS_TYP}).encode()
+    ).decode()
     assert_refused(tokens.verify_access, f"{header}.{payload}.")
     assert_refused(tokens.verify_access, f"{header}.{payload}.c2lnbmF0dXJl")
 
@@ -467,8 +500,7 @@ def test_unknown_crit_header_is_refused(tokens: Tokens) -> None:
 def test_tampered_payload_is_refused(tokens: Tokens) -> None:
     good = tokens.issue_access(sub="42", sid=SID, scope="notes:read", username="alice").token
     header, _, signature = good.split(".")
-    payload = jwt.utils.base64url_encode(
-        json.dumps(access_claims(scope="admin")).encode()).decode()
+    payload = jwt.utils.base64url_encode(json.dumps(access_claims(scope="admin")).encode()).decode()
     assert_refused(tokens.verify_access, f"{header}.{payload}.{signature}")
 
 
@@ -519,8 +551,7 @@ def test_token_longer_than_max_length_is_refused(tokens: Tokens, size: int) -> N
     token = tokens.issue_access(sub="42", sid=SID, scope="", username=username).token
     assert len(token) > MAX_TOKEN_LENGTH and len(token) >= size
     assert_refused(tokens.verify_access, token)
-    refresh = tokens.issue_refresh(sub="42", sid=SID, jti="j" * size,
-                                   session_expires=now() + 10**8)
+    refresh = tokens.issue_refresh(sub="42", sid=SID, jti="j" * size, session_expires=now() + 10**8)
     assert len(refresh.token) > MAX_TOKEN_LENGTH
     assert_refused(tokens.verify_refresh, refresh.token)
 
@@ -549,7 +580,8 @@ def test_non_string_or_empty_input_is_refused(tokens: Tokens, value: Any) -> Non
 def test_valid_token_as_bytes_is_refused(tokens: Tokens) -> None:
     """PyJWT would take bytes; the contract of verify_* is a str."""
     access = tokens.issue_access(sub="42", sid=SID, scope="", username="alice").token
-    refresh = tokens.issue_refresh(sub="42", sid=SID, jti=str(uuid.uuid4()),
-                                   session_expires=now() + 10**8).token
+    refresh = tokens.issue_refresh(
+        sub="42", sid=SID, jti=str(uuid.uuid4()), session_expires=now() + 10**8
+    ).token
     assert_refused(tokens.verify_access, access.encode())
     assert_refused(tokens.verify_refresh, refresh.encode())
