@@ -161,14 +161,15 @@ def _describe(response: httpx.Response) -> str:
 class BearerAuth(httpx.Auth):
     """httpx auth flow: bearer token from a `TokenManager`, one refresh-and-retry on a 401."""
 
-    requires_request_body = True  # so that the request can be sent again after a refresh
-
     def __init__(self, manager: TokenManager):
         self.manager = manager
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        # Buffer the body first, so that the request can be sent again after a refresh
+        # (httpx's `requires_request_body` only applies to its own flow, not an override).
+        await request.aread()
         token = await self.manager.access_token()
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request

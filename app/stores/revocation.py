@@ -164,20 +164,25 @@ class RevocationFeed:
         self.acks = f"{store.events}:acks"
         self._pending: dict[str, _Acks] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="revocation-feed")
 
     async def stop(self) -> None:
+        self._stopping = True
         self.mirror.distrust()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        if self._task is None:
+            return
+        # redis-py's get_message can swallow a cancellation; the loop also checks the flag,
+        # so the task ends within one turn (HEARTBEAT / 2) either way.
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(self._task, timeout=5)
 
     async def _run(self) -> None:
         delay = 0.1
-        while True:
+        while not self._stopping:
             started = time.monotonic()
             try:
                 await self._follow()
@@ -203,7 +208,7 @@ class RevocationFeed:
             await self._load_snapshot()
             ping_sent: float | None = None
             last_ping, last_seed = 0.0, time.monotonic()
-            while True:
+            while not self._stopping:
                 now = time.monotonic()
                 if ping_sent is None and now - last_ping >= HEARTBEAT:
                     ping_sent = last_ping = now
