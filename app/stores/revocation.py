@@ -167,6 +167,7 @@ class RevocationFeed:
         self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="revocation-feed")
 
     async def stop(self) -> None:
