@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import itertools
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
@@ -228,4 +228,3 @@ def make_api(make_app: Callable[..., Sanic[Any, Any]]) -> Callable[..., Api]:
     return lambda **overrides: Api(make_app(**overrides))
 
 
-Factory = Callable[..., Awaitable[Any]]

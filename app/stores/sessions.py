@@ -99,14 +99,6 @@ async def is_active_for(db: Queryable, sid: str, user_id: str) -> bool:
     )
 
 
-async def active_ids(db: Queryable, user_id: str) -> list[str]:
-    rows = await db.fetch(
-        "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()",
-        user_id,
-    )
-    return [str(row["id"]) for row in rows]
-
-
 async def revoke_all(db: Queryable, user_id: str, reason: str) -> list[str]:
     """End every live session of the user; the ids of those it ended."""
     rows = await db.fetch(
