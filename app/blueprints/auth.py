@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 from sanic import Blueprint, HTTPResponse, Request
@@ -14,19 +13,21 @@ from app import passwords
 from app.blueprints.common import (
     TOKEN_RESPONSE,
     answers,
+    caller,
     client_of,
     iso,
     json_body,
     object_schema,
+    path_id,
     service,
     token_answer,
 )
 from app.errors import ERROR_SCHEMA as ERROR
-from app.errors import InvalidGrant, InvalidRequest, NotFound, UnsupportedGrantType
+from app.errors import InvalidGrant, InvalidRequest, UnsupportedGrantType
 from app.middleware import requires
 from app.requests import read_json, read_params, required_string, string
 from app.stores import sessions, users
-from app.tokens import MAX_TOKEN_LENGTH, AccessClaims
+from app.tokens import MAX_TOKEN_LENGTH
 
 bp = Blueprint("auth", url_prefix="/auth")
 
@@ -172,16 +173,11 @@ async def token(request: Request) -> HTTPResponse:
 # -- ending sessions (bearer) ------------------------------------------------------------
 
 
-def _caller(request: Request) -> AccessClaims:
-    claims: AccessClaims = request.ctx.auth
-    return claims
-
-
 @bp.post("/logout")
 @openapi.definition(summary="End the caller's session", response=answers((204, None, "Ended")))
 @requires()
 async def logout(request: Request) -> HTTPResponse:
-    await service(request).end_sessions([_caller(request).sid], reason="logout")
+    await service(request).end_sessions([caller(request).sid], reason="logout")
     return empty()
 
 
@@ -191,7 +187,7 @@ async def logout(request: Request) -> HTTPResponse:
 )
 @requires()
 async def logout_all(request: Request) -> HTTPResponse:
-    await service(request).end_all_sessions(_caller(request).sub, "logout_all")
+    await service(request).end_all_sessions(caller(request).sub, "logout_all")
     return empty()
 
 
@@ -217,7 +213,7 @@ async def change_password(request: Request) -> HTTPResponse:
     body = read_json(request)
     current = _password(body, "current_password")
     new = _password(body, "new_password")
-    claims = _caller(request)
+    claims = caller(request)
     check_new_password(claims.username, new)
     tokens = await service(request).change_password(claims, current, new, client_of(request))
     return token_answer(tokens)
@@ -244,7 +240,7 @@ _SESSION = object_schema(
 )
 @requires()
 async def list_sessions(request: Request) -> HTTPResponse:
-    claims = _caller(request)
+    claims = caller(request)
     rows = await sessions.list_active(service(request).db, claims.sub)
     return json(
         {
@@ -271,11 +267,8 @@ async def list_sessions(request: Request) -> HTTPResponse:
 )
 @requires()
 async def end_session(request: Request, session_id: str) -> HTTPResponse:
-    try:
-        sid = str(uuid.UUID(session_id))
-    except ValueError:
-        raise NotFound("No such session.") from None
-    await service(request).end_own_session(_caller(request).sub, sid)
+    sid = path_id(session_id, "No such session.")
+    await service(request).end_own_session(caller(request).sub, sid)
     return empty()
 
 

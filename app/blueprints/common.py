@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,8 @@ from sanic.response import json
 from sanic_ext.extensions.openapi.definitions import Response
 
 from app.auth import AuthService, Client
-from app.errors import ERROR_SCHEMA
+from app.errors import ERROR_SCHEMA, NotFound
+from app.tokens import AccessClaims
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -18,6 +20,20 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 def service(request: Request) -> AuthService:
     auth: AuthService = request.app.ctx.auth
     return auth
+
+
+def caller(request: Request) -> AccessClaims:
+    """The verified claims the middleware put there (only on `@requires` routes)."""
+    claims: AccessClaims = request.ctx.auth
+    return claims
+
+
+def path_id(raw: str, missing: str) -> str:
+    """A UUID from the path; anything else names nothing, so it is a 404 `missing`."""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise NotFound(missing) from None
 
 
 def client_of(request: Request) -> Client:

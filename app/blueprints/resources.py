@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import asyncpg
@@ -10,16 +9,16 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty, json
 from sanic_ext.extensions.openapi import openapi
 
-from app.blueprints.common import answers, iso, json_body, object_schema, service
+from app.blueprints.common import answers, caller, iso, json_body, object_schema, path_id, service
 from app.errors import ERROR_SCHEMA, NotFound
 from app.middleware import requires
 from app.requests import read_json, required_string, string
 from app.stores import notes
-from app.tokens import AccessClaims
 
 bp = Blueprint("resources", url_prefix="/api")
 
 MAX_TITLE = 200
+NO_NOTE = "No such note."  # missing, malformed id, or another user's: all alike
 MAX_BODY = 10_000
 _NOTE_IN = object_schema(
     ["title", "body"],
@@ -45,11 +44,6 @@ _ME = object_schema(
 )
 
 
-def _caller(request: Request) -> AccessClaims:
-    claims: AccessClaims = request.ctx.auth
-    return claims
-
-
 def _note(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "id": str(row["id"]),
@@ -58,13 +52,6 @@ def _note(row: asyncpg.Record) -> dict[str, Any]:
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
     }
-
-
-def _note_id(raw: str) -> str:
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise NotFound("No such note.") from None
 
 
 def _note_fields(request: Request) -> tuple[str, str]:
@@ -82,7 +69,7 @@ def _note_fields(request: Request) -> tuple[str, str]:
 )
 @requires()
 async def me(request: Request) -> HTTPResponse:
-    claims = _caller(request)
+    claims = caller(request)
     return json(
         {
             "id": claims.sub,
@@ -100,7 +87,7 @@ async def me(request: Request) -> HTTPResponse:
 )
 @requires("notes:read")
 async def list_notes(request: Request) -> HTTPResponse:
-    rows = await notes.list_for(service(request).db, _caller(request).sub)
+    rows = await notes.list_for(service(request).db, caller(request).sub)
     return json({"notes": [_note(row) for row in rows]})
 
 
@@ -111,7 +98,7 @@ async def list_notes(request: Request) -> HTTPResponse:
 @requires("notes:write")
 async def create_note(request: Request) -> HTTPResponse:
     title, text = _note_fields(request)
-    row = await notes.create(service(request).db, _caller(request).sub, title, text)
+    row = await notes.create(service(request).db, caller(request).sub, title, text)
     return json(_note(row), status=201)
 
 
@@ -122,9 +109,9 @@ async def create_note(request: Request) -> HTTPResponse:
 )
 @requires("notes:read")
 async def get_note(request: Request, note_id: str) -> HTTPResponse:
-    row = await notes.get(service(request).db, _caller(request).sub, _note_id(note_id))
+    row = await notes.get(service(request).db, caller(request).sub, path_id(note_id, NO_NOTE))
     if row is None:
-        raise NotFound("No such note.")
+        raise NotFound(NO_NOTE)
     return json(_note(row))
 
 
@@ -136,11 +123,11 @@ async def get_note(request: Request, note_id: str) -> HTTPResponse:
 )
 @requires("notes:write")
 async def update_note(request: Request, note_id: str) -> HTTPResponse:
-    nid = _note_id(note_id)
+    nid = path_id(note_id, NO_NOTE)
     title, text = _note_fields(request)
-    row = await notes.update(service(request).db, _caller(request).sub, nid, title, text)
+    row = await notes.update(service(request).db, caller(request).sub, nid, title, text)
     if row is None:
-        raise NotFound("No such note.")
+        raise NotFound(NO_NOTE)
     return json(_note(row))
 
 
@@ -151,6 +138,6 @@ async def update_note(request: Request, note_id: str) -> HTTPResponse:
 )
 @requires("notes:write")
 async def delete_note(request: Request, note_id: str) -> HTTPResponse:
-    if not await notes.delete(service(request).db, _caller(request).sub, _note_id(note_id)):
-        raise NotFound("No such note.")
+    if not await notes.delete(service(request).db, caller(request).sub, path_id(note_id, NO_NOTE)):
+        raise NotFound(NO_NOTE)
     return empty()
