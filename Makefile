@@ -7,10 +7,10 @@ STAMP := $(VENV)/.installed
 .PHONY: install run test bench lint format migrate services clean
 
 install: $(STAMP)
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml client/setup.cfg
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ./client -e ".[dev]"
 	touch $(STAMP)
 
 run: install
@@ -22,13 +22,16 @@ test: install
 bench: install
 	scripts/bench.sh
 
+CODE := app client devtools bench tests
+
 lint: install
-	$(VENV)/bin/ruff check app tests
+	$(VENV)/bin/ruff check $(CODE)
+	$(VENV)/bin/ruff format --check $(CODE)
 	$(VENV)/bin/mypy
 
 format: install
-	$(VENV)/bin/ruff check --fix app tests
-	$(VENV)/bin/ruff format app tests
+	$(VENV)/bin/ruff check --fix $(CODE)
+	$(VENV)/bin/ruff format $(CODE)
 
 migrate: install
 	scripts/dotenv.sh && . scripts/lib.sh && load_env && $(PY) -m app.cli create-db && $(PY) -m app.cli migrate

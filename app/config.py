@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
+import shlex
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +34,19 @@ def read_dotenv(path: Path) -> dict[str, str]:
             value = value[1:-1]
         values[key.strip()] = value
     return values
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def shell_exports(path: Path, environ: Mapping[str, str]) -> str:
+    """`export KEY='value'` lines for what `.env` sets and `environ` does not: how the shell
+    scripts load `.env`, so that it is read by this one implementation."""
+    return "\n".join(
+        f"export {key}={shlex.quote(value)}"
+        for key, value in read_dotenv(path).items()
+        if _NAME.fullmatch(key) and key not in environ
+    )
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -105,3 +122,17 @@ class Settings:
         if settings.refresh_token_ttl > settings.session_max_age:
             raise ConfigError("REFRESH_TOKEN_TTL must not be longer than SESSION_MAX_AGE")
         return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.config")
+    parser.add_argument(
+        "--exports", metavar="DOTENV", type=Path, required=True, help="print shell exports"
+    )
+    args = parser.parse_args(argv)
+    print(shell_exports(args.exports, os.environ))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

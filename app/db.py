@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import asyncpg
+from sanic import Request, Sanic
 
 # Short, so that an outage answers 503 within a few seconds instead of hanging.
 CONNECT_TIMEOUT = 2.0
@@ -80,3 +81,23 @@ class Database:
         async with self.connection() as connection:
             status: str = await connection.execute(query, *args)
             return status
+
+
+async def _open(app: Sanic[Any, Any]) -> None:
+    app.ctx.db = await Database.open(app.ctx.settings.database_url)
+
+
+async def _close(app: Sanic[Any, Any]) -> None:
+    await app.ctx.db.close()
+
+
+def _database(request: Request) -> Database:
+    db: Database = request.app.ctx.db
+    return db
+
+
+def setup_database(app: Sanic[Any, Any]) -> None:
+    """Per worker: `app.ctx.db`, and `db: Database` injected into the handlers that ask."""
+    app.before_server_start(_open)
+    app.after_server_stop(_close)
+    app.ext.add_dependency(Database, _database)

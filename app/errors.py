@@ -3,6 +3,11 @@
 Every error body is `{"error": code, "error_description": text}` (RFC 6749 §5.2 shape).
 Sanic's own errors (404, 405, 413, bad framing) and dependency outages go through the
 same handler, so there is exactly one error path.
+
+Two branches:
+- `ApiError` and its subclasses are answers: a status, a stable `error` code, headers.
+- `DomainError` and its subclasses are raised below the HTTP layer (stores, policy) and
+  know nothing of HTTP; `as_api_error` maps each onto its answer.
 """
 
 from __future__ import annotations
@@ -27,6 +32,18 @@ ERROR_SCHEMA: dict[str, Any] = {
     "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
 }
 RETRY_AFTER = "2"
+
+
+class DomainError(Exception):
+    """Base of the errors raised by stores and policy; the message is safe to show."""
+
+
+class UsernameExists(DomainError):
+    """A user with this name (ignoring case) exists already."""
+
+
+class PolicyViolation(DomainError):
+    """A username or password breaks the account policy; the message says how."""
 
 
 class ApiError(Exception):
@@ -183,6 +200,10 @@ def as_api_error(exception: BaseException) -> ApiError:
     """Map anything raised while serving a request onto the error tree."""
     if isinstance(exception, ApiError):
         return exception
+    if isinstance(exception, UsernameExists):
+        return UsernameTaken()
+    if isinstance(exception, PolicyViolation):
+        return InvalidRequest(str(exception))
     if isinstance(exception, OUTAGE_ERRORS):
         return ServiceUnavailable()
     if isinstance(exception, SanicException):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import BlockingConnectionPool, Redis
+from sanic import Request, Sanic
 
 SOCKET_TIMEOUT = 2.0
 
@@ -20,3 +23,24 @@ def open_redis(url: str, *, max_connections: int = 64) -> Redis:
         timeout=SOCKET_TIMEOUT,
     )
     return Redis(connection_pool=pool)
+
+
+async def _open(app: Sanic[Any, Any]) -> None:
+    app.ctx.redis = open_redis(app.ctx.settings.redis_url)
+
+
+async def _close(app: Sanic[Any, Any]) -> None:
+    await app.ctx.redis.aclose()
+
+
+def _redis(request: Request) -> Redis:
+    redis: Redis = request.app.ctx.redis
+    return redis
+
+
+def setup_redis(app: Sanic[Any, Any]) -> None:
+    """Per worker: `app.ctx.redis`, the client every store of this worker shares (and that
+    handlers may ask for as `redis: Redis`)."""
+    app.before_server_start(_open)
+    app.after_server_stop(_close)
+    app.ext.add_dependency(Redis, _redis)

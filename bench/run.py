@@ -9,18 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,126 +23,16 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.cli import create_database, migrate  # noqa: E402
+from app.migrate import create_database, migrate  # noqa: E402
+from bench.wrk import Result, wrk  # noqa: E402
+from devtools.appserver import app_server  # noqa: E402
 
 PASSWORD = "bench password 1"
 
 
-@dataclass
-class Result:
-    name: str
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int = 0
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def server(env: dict[str, str], workers: int) -> Iterator[str]:
-    port = free_port()
-    with tempfile.TemporaryDirectory() as cwd, open(Path(cwd) / "server.log", "wb") as log:
-        process = subprocess.Popen(
-            [
-                str(ROOT / ".venv/bin/sanic"),
-                "app.main",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--no-motd",
-                "--no-access-logs",
-            ],
-            cwd=cwd,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                text = (Path(cwd) / "server.log").read_text(errors="replace")
-                if text.count("Worker ready") >= workers:
-                    try:
-                        if httpx.get(base + "/health", timeout=2).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"server did not start:\n{text}")
-                time.sleep(0.1)
-            yield base
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
-
-
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
-    return float(value) * _UNITS[unit]
-
-
-def wrk(
-    name: str,
-    url: str,
-    *,
-    seconds: int,
-    connections: int,
-    threads: int = 1,
-    headers: dict[str, str] | None = None,
-    script: str | None = None,
-    env: dict[str, str] | None = None,
-) -> Result:
-    command = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--latency",
-        "--timeout",
-        "5s",
-    ]
-    for key, value in (headers or {}).items():
-        command += ["-H", f"{key}: {value}"]
-    if script:
-        command += ["-s", str(ROOT / "bench" / script)]
-    out = subprocess.run(
-        command + [url],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, **(env or {})},
-        timeout=seconds + 30,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    errors = 0
-    if match := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
-        errors += int(match.group(1))
-    if match := re.search(r"FAILED (\d+)", out):
-        errors = max(errors, int(match.group(1)))
-    if match := re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
-    ):
-        errors += sum(int(g) for g in match.groups())
-    return Result(name, rps, p50, p99, errors)
+def server(env: dict[str, str], workers: int) -> AbstractContextManager[str]:
+    """The server as `make run` starts it, without access logs; ready once /health is ok."""
+    return app_server(env, workers=workers, args=["--no-access-logs"], ready_path="/health")
 
 
 async def prepare_users(base: str, count: int) -> tuple[str, list[str]]:

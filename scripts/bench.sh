@@ -9,4 +9,4 @@ fi
 export BENCH_DATABASE_URL=${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/jwt_refresh_bench}
 export BENCH_REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/14}
 "$ROOT/scripts/services.sh" "$BENCH_DATABASE_URL" "$BENCH_REDIS_URL"
-exec timeout 600 "$PY" bench/run.py "$@"
+exec timeout 600 "$PY" -m bench.run "$@"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import itertools
 import os
@@ -10,16 +9,15 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from redis.asyncio import Redis
 from sanic import Sanic
-from sanic_testing.testing import TestingResponse
 
-from app.cli import create_database, migrate
 from app.config import Settings
-from app.factory import close_resources, create_app, open_resources
+from app.factory import create_app
+from app.migrate import create_database, migrate
 from tests import support
+from tests.support import Api, start_app, stop_app
 
 Sanic.test_mode = True
 
@@ -118,103 +116,27 @@ def make_settings(**overrides: Any) -> Settings:
 async def make_app() -> AsyncIterator[Callable[..., Sanic[Any, Any]]]:
     """`make_app(access_token_ttl=2)`: an app on the test settings with some replaced.
 
-    The fixture opens each app's pools once and closes them after the test, instead of the
-    server listeners, which sanic-testing's ASGI client would run around every request (and
-    which would close a pool under a concurrent request).
+    Its workers' listeners (pools, revocation feed) run once, on its first request through
+    `Api` (or `start_app`), and their shutdown half after the test.
     """
     apps: list[Sanic[Any, Any]] = []
 
     def factory(**overrides: Any) -> Sanic[Any, Any]:
-        app = create_app(
-            settings=make_settings(**overrides),
-            name=f"test_app_{next(_app_names)}",
-            listeners=False,
-        )
-        app.config.TOUCHUP = False  # the ASGI client restarts the app per request: keep it cheap
+        app = create_app(settings=make_settings(**overrides), name=f"test_app_{next(_app_names)}")
+        app.config.TOUCHUP = False
         apps.append(app)
         return app
 
     yield factory
     for app in apps:
-        if hasattr(app.ctx, "db"):
-            await close_resources(app)
+        await stop_app(app)
 
 
 @pytest.fixture
 async def app(make_app: Callable[..., Sanic[Any, Any]]) -> Sanic[Any, Any]:
     app = make_app()
-    await open_resources(app)
+    await start_app(app)
     return app
-
-
-class Api:
-    """A few words over sanic-testing's ASGI client for the common steps.
-
-    The first request goes through sanic-testing as usual (it starts the app); later ones go
-    straight to the same ASGI transport, because sanic-testing would reset the router and
-    restart the app around every request (~100 ms each) for nothing: the pools are ours.
-    """
-
-    def __init__(self, app: Sanic[Any, Any]):
-        self.app = app
-        self.client = app.asgi_client
-        self._started = False
-        self._starting = asyncio.Lock()
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        token: str | None = None,
-        headers: dict[str, str] | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        headers = dict(headers or {})
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        if not self._started:
-            async with self._starting:
-                if not self._started:
-                    if not hasattr(self.app.ctx, "db"):
-                        await open_resources(self.app)
-                    _, response = await self.client.request(
-                        method.lower(), path, headers=headers, **kwargs
-                    )
-                    self._started = True
-                    return response
-        response = await httpx.AsyncClient.request(
-            self.client, method.upper(), path, headers=headers, **kwargs
-        )
-        response.__class__ = TestingResponse
-        return response
-
-    async def register(self, username: str = "alice", password: str = "correct horse") -> Any:
-        response = await self.request(
-            "POST", "/auth/register", json={"username": username, "password": password}
-        )
-        assert response.status == 201, response.text
-        return response.json
-
-    async def login(
-        self, username: str = "alice", password: str = "correct horse", **extra: Any
-    ) -> dict[str, Any]:
-        response = await self.request(
-            "POST", "/auth/login", json={"username": username, "password": password, **extra}
-        )
-        assert response.status == 200, response.text
-        tokens: dict[str, Any] = response.json
-        return tokens
-
-    async def user(
-        self, username: str = "alice", password: str = "correct horse", **extra: Any
-    ) -> dict[str, Any]:
-        """Register and log in: the token response."""
-        await self.register(username, password)
-        return await self.login(username, password, **extra)
-
-    async def refresh(self, refresh_token: str) -> Any:
-        return await self.request("POST", "/auth/refresh", json={"refresh_token": refresh_token})
 
 
 @pytest.fixture
@@ -226,5 +148,3 @@ def api(app: Sanic[Any, Any]) -> Api:
 def make_api(make_app: Callable[..., Sanic[Any, Any]]) -> Callable[..., Api]:
     """`api = make_api(refresh_reuse_grace=0)`: its pools open on its first request."""
     return lambda **overrides: Api(make_app(**overrides))
-
-

@@ -1,0 +1,21 @@
+"""The routes: thin handlers that read input, call a flow or a store, and answer.
+
+Handlers ask for what they need by type (`db: Database`, `login_flow: Login`,
+`client: ClientInfo`); sanic-ext injects it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sanic import Sanic
+
+from app.accounts.sessions import ClientInfo
+from app.blueprints import admin, auth, health, resources
+from app.blueprints.common import client_info
+
+
+def setup_blueprints(app: Sanic[Any, Any]) -> None:
+    app.ext.add_dependency(ClientInfo, client_info)
+    for module in (auth, resources, admin, health):
+        app.blueprint(module.bp)

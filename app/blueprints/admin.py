@@ -6,19 +6,12 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty
 from sanic_ext.extensions.openapi import openapi
 
-from app.blueprints.auth import USERNAME
-from app.blueprints.common import answers, service
+from app.accounts.admin import AccountAdmin
+from app.bearer import requires
+from app.blueprints.common import answers
 from app.errors import ERROR_SCHEMA as ERROR
-from app.errors import NotFound
-from app.middleware import requires
 
 bp = Blueprint("admin", url_prefix="/api/admin")
-
-
-def _username(raw: str) -> str:
-    if not USERNAME.fullmatch(raw):
-        raise NotFound("No such user.")  # no account can have this name
-    return raw
 
 
 @bp.post("/users/<username:str>/disable")
@@ -27,8 +20,8 @@ def _username(raw: str) -> str:
     response=answers((204, None, "Disabled"), (404, ERROR, "No such user")),
 )
 @requires("admin")
-async def disable(request: Request, username: str) -> HTTPResponse:
-    await service(request).set_disabled(_username(username), True)
+async def disable(request: Request, username: str, admin: AccountAdmin) -> HTTPResponse:
+    await admin.set_disabled(username, True)
     return empty()
 
 
@@ -38,6 +31,6 @@ async def disable(request: Request, username: str) -> HTTPResponse:
     response=answers((204, None, "Enabled"), (404, ERROR, "No such user")),
 )
 @requires("admin")
-async def enable(request: Request, username: str) -> HTTPResponse:
-    await service(request).set_disabled(_username(username), False)
+async def enable(request: Request, username: str, admin: AccountAdmin) -> HTTPResponse:
+    await admin.set_disabled(username, False)
     return empty()

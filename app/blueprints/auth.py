@@ -1,50 +1,48 @@
-"""Routes under /auth: register, login, refresh and the OAuth 2.0 token endpoint."""
+"""Routes under /auth: accounts, tokens (login, refresh, the OAuth 2.0 token endpoint, RFC
+7009 revocation) and the caller's sessions."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty, json
 from sanic_ext.extensions.openapi import openapi
 
-from app import passwords
+from app import policy, scopes
+from app.accounts.login import Login
+from app.accounts.password_change import PasswordChange
+from app.accounts.refresh import Refresh
+from app.accounts.registration import Registration
+from app.accounts.sessions import ClientInfo, Sessions
+from app.bearer import caller, requires
 from app.blueprints.common import (
     TOKEN_RESPONSE,
     answers,
-    caller,
-    client_of,
     iso,
     json_body,
     object_schema,
     path_id,
-    service,
     token_answer,
 )
+from app.db import Database
 from app.errors import ERROR_SCHEMA as ERROR
-from app.errors import InvalidGrant, InvalidRequest, UnsupportedGrantType
-from app.middleware import requires
-from app.requests import read_json, read_params, required_string, string
-from app.stores import sessions, users
+from app.errors import InvalidGrant, UnsupportedGrantType
+from app.inputs import read_json, read_params, required_string, string
+from app.stores import sessions as session_rows
 from app.tokens import MAX_TOKEN_LENGTH
 
 bp = Blueprint("auth", url_prefix="/auth")
 
-USERNAME = re.compile(r"[A-Za-z0-9_.\-]{3,32}")
-MIN_PASSWORD = 8
-MAX_USERNAME_INPUT = 256
-SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3
-
 _NEW_ACCOUNT = object_schema(
     ["username", "password"],
-    username={"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
-    password={"type": "string", "minLength": 8, "maxLength": 128},
+    username={"type": "string", "pattern": policy.USERNAME_PATTERN},
+    password={"type": "string", "minLength": policy.MIN_PASSWORD, "maxLength": policy.MAX_PASSWORD},
 )
 _CREDENTIALS = object_schema(
     ["username", "password"],
-    username={"type": "string", "minLength": 1, "maxLength": 256},
-    password={"type": "string", "minLength": 1, "maxLength": 128},
+    username={"type": "string", "minLength": 1, "maxLength": policy.MAX_USERNAME_INPUT},
+    password={"type": "string", "minLength": 1, "maxLength": policy.MAX_PASSWORD},
     scope={"type": "string", "example": "notes:read"},
 )
 _ACCOUNT = object_schema(
@@ -54,24 +52,34 @@ _ACCOUNT = object_schema(
     created_at={"type": "string", "format": "date-time"},
 )
 _REFRESH = object_schema(["refresh_token"], refresh_token={"type": "string", "minLength": 1})
+_SESSION = object_schema(
+    ["id", "created_at", "last_used_at", "expires_at", "user_agent", "ip", "current"],
+    id={"type": "string"},
+    created_at={"type": "string", "format": "date-time"},
+    last_used_at={"type": "string", "format": "date-time"},
+    expires_at={"type": "string", "format": "date-time"},
+    user_agent={"type": "string", "nullable": True},
+    ip={"type": "string", "nullable": True},
+    current={"type": "boolean"},
+)
+
+
+def _username(body: dict[str, Any]) -> str:
+    return required_string(body, "username", max_length=policy.MAX_USERNAME_INPUT)
 
 
 def _password(body: dict[str, Any], name: str = "password") -> str:
-    return required_string(body, name, max_length=passwords.MAX_PASSWORD_LENGTH)
+    return required_string(body, name, max_length=policy.MAX_PASSWORD)
 
 
 def _scope(body: dict[str, Any]) -> str | None:
     scope = string(body, "scope", required=False, max_length=1000)
-    if scope is not None and not all(SCOPE_TOKEN.fullmatch(s) for s in scope.split()):
-        raise InvalidRequest("The scope must be space-separated scope tokens.")
+    if scope is not None:
+        scopes.check_syntax(scope)
     return scope
 
 
-def check_new_password(username: str, password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise InvalidRequest(f"The password must have at least {MIN_PASSWORD} characters.")
-    if password.casefold() == username.casefold():
-        raise InvalidRequest("The password must not be the username.")
+# -- accounts and tokens -----------------------------------------------------------------
 
 
 @bp.post("/register")
@@ -80,21 +88,12 @@ def check_new_password(username: str, password: str) -> None:
     body=json_body(_NEW_ACCOUNT),
     response=answers((201, _ACCOUNT, "Created"), (409, ERROR, "Taken")),
 )
-async def register(request: Request) -> HTTPResponse:
+async def register(request: Request, registration: Registration) -> HTTPResponse:
     body = read_json(request)
-    username = required_string(body, "username", max_length=MAX_USERNAME_INPUT)
-    password = _password(body)
-    if not USERNAME.fullmatch(username):
-        raise InvalidRequest("The username must be 3 to 32 of A-Z a-z 0-9 _ . -")
-    check_new_password(username, password)
-    password_hash = await passwords.hash_password(password)
-    user = await users.create(service(request).db, username, password_hash)
+    username, password = _username(body), _password(body)
+    account = await registration.register(username, password)
     return json(
-        {
-            "id": str(user["id"]),
-            "username": user["username"],
-            "created_at": iso(user["created_at"]),
-        },
+        {"id": account.id, "username": account.username, "created_at": iso(account.created_at)},
         status=201,
     )
 
@@ -109,12 +108,10 @@ async def register(request: Request) -> HTTPResponse:
         (429, ERROR, "Too many failed attempts (see Retry-After)"),
     ),
 )
-async def login(request: Request) -> HTTPResponse:
+async def login(request: Request, login_flow: Login, client: ClientInfo) -> HTTPResponse:
     body = read_json(request)
-    username = required_string(body, "username", max_length=MAX_USERNAME_INPUT)
-    password = _password(body)
-    tokens = await service(request).login(username, password, _scope(body), client_of(request))
-    return token_answer(tokens)
+    username, password = _username(body), _password(body)
+    return token_answer(await login_flow.login(username, password, _scope(body), client))
 
 
 @bp.post("/refresh")
@@ -126,10 +123,10 @@ async def login(request: Request) -> HTTPResponse:
         (401, ERROR, "Expired, malformed, revoked, used, or not a refresh token"),
     ),
 )
-async def refresh(request: Request) -> HTTPResponse:
+async def refresh(request: Request, refresh_flow: Refresh, client: ClientInfo) -> HTTPResponse:
     body = read_params(request)
     token = required_string(body, "refresh_token", max_length=MAX_TOKEN_LENGTH)
-    return token_answer(await service(request).refresh(token, client_of(request)))
+    return token_answer(await refresh_flow.refresh(token, client))
 
 
 @bp.post("/token")
@@ -151,18 +148,18 @@ async def refresh(request: Request) -> HTTPResponse:
         (429, ERROR, "Too many failed attempts (see Retry-After)"),
     ),
 )
-async def token(request: Request) -> HTTPResponse:
+async def token(
+    request: Request, login_flow: Login, refresh_flow: Refresh, client: ClientInfo
+) -> HTTPResponse:
     body = read_params(request)
     grant_type = required_string(body, "grant_type", max_length=64)
-    auth, client = service(request), client_of(request)
     try:
         if grant_type == "password":
-            username = required_string(body, "username", max_length=MAX_USERNAME_INPUT)
-            password = _password(body)
-            tokens = await auth.login(username, password, _scope(body), client)
+            username, password = _username(body), _password(body)
+            tokens = await login_flow.login(username, password, _scope(body), client)
         elif grant_type == "refresh_token":
             refresh_token = required_string(body, "refresh_token", max_length=MAX_TOKEN_LENGTH)
-            tokens = await auth.refresh(refresh_token, client, _scope(body))
+            tokens = await refresh_flow.refresh(refresh_token, client, _scope(body))
         else:
             raise UnsupportedGrantType(f"The grant type '{grant_type[:64]}' is not supported.")
     except InvalidGrant as error:
@@ -170,14 +167,38 @@ async def token(request: Request) -> HTTPResponse:
     return token_answer(tokens)
 
 
-# -- ending sessions (bearer) ------------------------------------------------------------
+@bp.post("/revoke")
+@openapi.definition(
+    summary="RFC 7009 token revocation: ends the session the token belongs to",
+    body={
+        "application/x-www-form-urlencoded": object_schema(
+            ["token"],
+            token={"type": "string", "minLength": 1},
+            token_type_hint={"type": "string", "example": "refresh_token"},
+        )
+    },
+    response=answers(
+        (200, None, "Revoked, or nothing to revoke"), (400, ERROR, "No token parameter")
+    ),
+)
+async def revoke(request: Request, sessions: Sessions) -> HTTPResponse:
+    body = read_params(request)
+    token = required_string(body, "token", max_length=64 * 1024)
+    hint = string(body, "token_type_hint", required=False, max_length=64)
+    # RFC 7009 §2.2: an invalid or unknown token is not an error; there is just nothing to do.
+    if len(token) <= MAX_TOKEN_LENGTH:
+        await sessions.revoke_token(token, hint)
+    return empty(status=200)
+
+
+# -- the caller's sessions (bearer) --------------------------------------------------------
 
 
 @bp.post("/logout")
 @openapi.definition(summary="End the caller's session", response=answers((204, None, "Ended")))
 @requires()
-async def logout(request: Request) -> HTTPResponse:
-    await service(request).end_sessions([caller(request).sid], reason="logout")
+async def logout(request: Request, sessions: Sessions) -> HTTPResponse:
+    await sessions.end([caller(request).sid], reason="logout")
     return empty()
 
 
@@ -186,8 +207,8 @@ async def logout(request: Request) -> HTTPResponse:
     summary="End every session of the caller", response=answers((204, None, "Ended"))
 )
 @requires()
-async def logout_all(request: Request) -> HTTPResponse:
-    await service(request).end_all_sessions(caller(request).sub, "logout_all")
+async def logout_all(request: Request, sessions: Sessions) -> HTTPResponse:
+    await sessions.end_all(caller(request).sub, "logout_all")
     return empty()
 
 
@@ -197,8 +218,12 @@ async def logout_all(request: Request) -> HTTPResponse:
     body=json_body(
         object_schema(
             ["current_password", "new_password"],
-            current_password={"type": "string", "minLength": 1, "maxLength": 128},
-            new_password={"type": "string", "minLength": 8, "maxLength": 128},
+            current_password={"type": "string", "minLength": 1, "maxLength": policy.MAX_PASSWORD},
+            new_password={
+                "type": "string",
+                "minLength": policy.MIN_PASSWORD,
+                "maxLength": policy.MAX_PASSWORD,
+            },
         )
     ),
     response=answers(
@@ -209,26 +234,12 @@ async def logout_all(request: Request) -> HTTPResponse:
     ),
 )
 @requires()
-async def change_password(request: Request) -> HTTPResponse:
+async def change_password(
+    request: Request, password_change: PasswordChange, client: ClientInfo
+) -> HTTPResponse:
     body = read_json(request)
-    current = _password(body, "current_password")
-    new = _password(body, "new_password")
-    claims = caller(request)
-    check_new_password(claims.username, new)
-    tokens = await service(request).change_password(claims, current, new, client_of(request))
-    return token_answer(tokens)
-
-
-_SESSION = object_schema(
-    ["id", "created_at", "last_used_at", "expires_at", "user_agent", "ip", "current"],
-    id={"type": "string"},
-    created_at={"type": "string", "format": "date-time"},
-    last_used_at={"type": "string", "format": "date-time"},
-    expires_at={"type": "string", "format": "date-time"},
-    user_agent={"type": "string", "nullable": True},
-    ip={"type": "string", "nullable": True},
-    current={"type": "boolean"},
-)
+    current, new = _password(body, "current_password"), _password(body, "new_password")
+    return token_answer(await password_change.change(caller(request), current, new, client))
 
 
 @bp.get("/sessions")
@@ -239,9 +250,9 @@ _SESSION = object_schema(
     ),
 )
 @requires()
-async def list_sessions(request: Request) -> HTTPResponse:
+async def list_sessions(request: Request, db: Database) -> HTTPResponse:
     claims = caller(request)
-    rows = await sessions.list_active(service(request).db, claims.sub)
+    rows = await session_rows.list_active(db, claims.sub)
     return json(
         {
             "sessions": [
@@ -266,31 +277,7 @@ async def list_sessions(request: Request) -> HTTPResponse:
     response=answers((204, None, "Ended"), (404, ERROR, "No such session of the caller")),
 )
 @requires()
-async def end_session(request: Request, session_id: str) -> HTTPResponse:
+async def end_session(request: Request, session_id: str, sessions: Sessions) -> HTTPResponse:
     sid = path_id(session_id, "No such session.")
-    await service(request).end_own_session(caller(request).sub, sid)
+    await sessions.end_own(caller(request).sub, sid)
     return empty()
-
-
-@bp.post("/revoke")
-@openapi.definition(
-    summary="RFC 7009 token revocation: ends the session the token belongs to",
-    body={
-        "application/x-www-form-urlencoded": object_schema(
-            ["token"],
-            token={"type": "string", "minLength": 1},
-            token_type_hint={"type": "string", "example": "refresh_token"},
-        )
-    },
-    response=answers(
-        (200, None, "Revoked, or nothing to revoke"), (400, ERROR, "No token parameter")
-    ),
-)
-async def revoke(request: Request) -> HTTPResponse:
-    body = read_params(request)
-    token = required_string(body, "token", max_length=64 * 1024)
-    hint = string(body, "token_type_hint", required=False, max_length=64)
-    # RFC 7009 §2.2: an invalid or unknown token is not an error; there is just nothing to do.
-    if len(token) <= MAX_TOKEN_LENGTH:
-        await service(request).revoke_token(token, hint)
-    return empty(status=200)

@@ -1,31 +1,31 @@
-"""Small helpers shared by the blueprints: services, client info, token answers, doc schemas."""
+"""What the blueprints share: the caller's client info, token answers, path ids, and the
+helpers that describe routes in the OpenAPI document."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from sanic import HTTPResponse, Request
 from sanic.response import json
 from sanic_ext.extensions.openapi.definitions import Response
 
-from app.auth import AuthService, Client
+from app.accounts.responses import TokenResponse
+from app.accounts.sessions import ClientInfo
 from app.errors import ERROR_SCHEMA, NotFound
-from app.tokens import AccessClaims
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def service(request: Request) -> AuthService:
-    auth: AuthService = request.app.ctx.auth
-    return auth
-
-
-def caller(request: Request) -> AccessClaims:
-    """The verified claims the middleware put there (only on `@requires` routes)."""
-    claims: AccessClaims = request.ctx.auth
-    return claims
+def client_info(request: Request) -> ClientInfo:
+    """Injected as `client: ClientInfo`: the caller's user agent and address."""
+    agent = request.headers.get("user-agent")
+    if agent:
+        # Sanic decodes header bytes with surrogateescape: store what can be stored.
+        agent = agent[:512].encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+    return ClientInfo(user_agent=agent or None, ip=request.remote_addr or request.ip)
 
 
 def path_id(raw: str, missing: str) -> str:
@@ -36,25 +36,37 @@ def path_id(raw: str, missing: str) -> str:
         raise NotFound(missing) from None
 
 
-def client_of(request: Request) -> Client:
-    agent = request.headers.get("user-agent")
-    if agent:
-        # Sanic decodes header bytes with surrogateescape: store what can be stored.
-        agent = agent[:512].encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
-    return Client(user_agent=agent or None, ip=request.remote_addr or request.ip)
-
-
-def token_answer(body: dict[str, Any]) -> HTTPResponse:
-    return json(body, headers=NO_STORE)
+def token_answer(tokens: TokenResponse) -> HTTPResponse:
+    return json(tokens.as_json(), headers=NO_STORE)
 
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+# -- the OpenAPI document ------------------------------------------------------------------
+
+
 def object_schema(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
     """A JSON Schema object for the OpenAPI document."""
     return {"type": "object", "required": required, "properties": properties}
+
+
+_JSON_TYPES = {str: "string", int: "integer", bool: "boolean"}
+
+
+def dataclass_schema(cls: type[Any]) -> dict[str, Any]:
+    """The JSON Schema of a dataclass answer: every field required, typed from its hints."""
+    hints = get_type_hints(cls)
+    properties: dict[str, dict[str, Any]] = {}
+    for field in fields(cls):
+        hint = hints[field.name]
+        if get_origin(hint) is Literal:
+            values = list(get_args(hint))
+            properties[field.name] = {"type": _JSON_TYPES[type(values[0])], "enum": values}
+        else:
+            properties[field.name] = {"type": _JSON_TYPES[hint]}
+    return object_schema([field.name for field in fields(cls)], **properties)
 
 
 def json_body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -75,15 +87,4 @@ def answers(*pairs: tuple[int, dict[str, Any] | None, str]) -> list[Response]:
 
 _COMMON = {400: "Malformed request", 503: "PostgreSQL or Redis unavailable"}
 
-
-TOKEN_RESPONSE = object_schema(
-    ["access_token", "token_type", "expires_in", "refresh_token", "scope"],
-    access_token={"type": "string"},
-    token_type={"type": "string", "enum": ["Bearer"]},
-    expires_in={"type": "integer"},
-    refresh_token={"type": "string"},
-    refresh_expires_in={"type": "integer"},
-    scope={"type": "string"},
-    account_id={"type": "string"},
-    session_id={"type": "string"},
-)
+TOKEN_RESPONSE = dataclass_schema(TokenResponse)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
+from redis.asyncio import Redis
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json
 from sanic_ext.extensions.openapi import openapi
 from sanic_ext.extensions.openapi.definitions import Response
 
-from app.blueprints.common import json_body, object_schema, service
+from app.blueprints.common import json_body, object_schema
+from app.db import Database
 from app.errors import RETRY_AFTER
+from app.stores import probes
 
 bp = Blueprint("health", url_prefix="/health")
 
@@ -50,11 +53,9 @@ async def _check(probe: Awaitable[object]) -> str:
         Response(json_body(_READY), 503, "Names what is down (plus error, error_description)"),
     ],
 )
-async def health(request: Request) -> HTTPResponse:
-    auth = service(request)
+async def health(request: Request, db: Database, redis_client: Redis) -> HTTPResponse:
     postgres, redis = await asyncio.gather(
-        _check(auth.db.fetchval("SELECT 1")),
-        _check(auth.revocation.redis.ping()),
+        _check(probes.postgres(db)), _check(probes.redis(redis_client))
     )
     body = {"status": "ok", "postgres": postgres, "redis": redis}
     if "down" not in (postgres, redis):

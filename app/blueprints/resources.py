@@ -9,10 +9,11 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty, json
 from sanic_ext.extensions.openapi import openapi
 
-from app.blueprints.common import answers, caller, iso, json_body, object_schema, path_id, service
+from app.bearer import caller, requires
+from app.blueprints.common import answers, iso, json_body, object_schema, path_id
+from app.db import Database
 from app.errors import ERROR_SCHEMA, NotFound
-from app.middleware import requires
-from app.requests import read_json, required_string, string
+from app.inputs import read_json, required_string, string
 from app.stores import notes
 
 bp = Blueprint("resources", url_prefix="/api")
@@ -86,8 +87,8 @@ async def me(request: Request) -> HTTPResponse:
     response=answers((200, object_schema(["notes"], notes={"type": "array", "items": _NOTE}), "")),
 )
 @requires("notes:read")
-async def list_notes(request: Request) -> HTTPResponse:
-    rows = await notes.list_for(service(request).db, caller(request).sub)
+async def list_notes(request: Request, db: Database) -> HTTPResponse:
+    rows = await notes.list_for(db, caller(request).sub)
     return json({"notes": [_note(row) for row in rows]})
 
 
@@ -96,9 +97,9 @@ async def list_notes(request: Request) -> HTTPResponse:
     summary="Create a note", body=json_body(_NOTE_IN), response=answers((201, _NOTE, "Created"))
 )
 @requires("notes:write")
-async def create_note(request: Request) -> HTTPResponse:
+async def create_note(request: Request, db: Database) -> HTTPResponse:
     title, text = _note_fields(request)
-    row = await notes.create(service(request).db, caller(request).sub, title, text)
+    row = await notes.create(db, caller(request).sub, title, text)
     return json(_note(row), status=201)
 
 
@@ -108,8 +109,8 @@ async def create_note(request: Request) -> HTTPResponse:
     response=answers((200, _NOTE, "The note"), (404, ERROR_SCHEMA, "No such note of the caller")),
 )
 @requires("notes:read")
-async def get_note(request: Request, note_id: str) -> HTTPResponse:
-    row = await notes.get(service(request).db, caller(request).sub, path_id(note_id, NO_NOTE))
+async def get_note(request: Request, note_id: str, db: Database) -> HTTPResponse:
+    row = await notes.get(db, caller(request).sub, path_id(note_id, NO_NOTE))
     if row is None:
         raise NotFound(NO_NOTE)
     return json(_note(row))
@@ -122,10 +123,10 @@ async def get_note(request: Request, note_id: str) -> HTTPResponse:
     response=answers((200, _NOTE, "The note"), (404, ERROR_SCHEMA, "No such note of the caller")),
 )
 @requires("notes:write")
-async def update_note(request: Request, note_id: str) -> HTTPResponse:
+async def update_note(request: Request, note_id: str, db: Database) -> HTTPResponse:
     nid = path_id(note_id, NO_NOTE)
     title, text = _note_fields(request)
-    row = await notes.update(service(request).db, caller(request).sub, nid, title, text)
+    row = await notes.update(db, caller(request).sub, nid, title, text)
     if row is None:
         raise NotFound(NO_NOTE)
     return json(_note(row))
@@ -137,7 +138,7 @@ async def update_note(request: Request, note_id: str) -> HTTPResponse:
     response=answers((204, None, "Deleted"), (404, ERROR_SCHEMA, "No such note of the caller")),
 )
 @requires("notes:write")
-async def delete_note(request: Request, note_id: str) -> HTTPResponse:
-    if not await notes.delete(service(request).db, caller(request).sub, path_id(note_id, NO_NOTE)):
+async def delete_note(request: Request, note_id: str, db: Database) -> HTTPResponse:
+    if not await notes.delete(db, caller(request).sub, path_id(note_id, NO_NOTE)):
         raise NotFound(NO_NOTE)
     return empty()

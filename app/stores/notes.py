@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncpg
 
-from app.db import Database
+from app.db import Queryable
 
 _COLUMNS = "id, title, body, created_at, updated_at"
 
 
-async def list_for(db: Database, user_id: str) -> list[asyncpg.Record]:
+async def list_for(db: Queryable, user_id: str) -> list[asyncpg.Record]:
     return await db.fetch(
         f"SELECT {_COLUMNS} FROM notes WHERE user_id = $1 ORDER BY created_at DESC, id",
         user_id,
     )
 
 
-async def create(db: Database, user_id: str, title: str, body: str) -> asyncpg.Record:
+async def create(db: Queryable, user_id: str, title: str, body: str) -> asyncpg.Record:
     row = await db.fetchrow(
         f"INSERT INTO notes (user_id, title, body) VALUES ($1, $2, $3) RETURNING {_COLUMNS}",
         user_id,
@@ -27,14 +27,14 @@ async def create(db: Database, user_id: str, title: str, body: str) -> asyncpg.R
     return row
 
 
-async def get(db: Database, user_id: str, note_id: str) -> asyncpg.Record | None:
+async def get(db: Queryable, user_id: str, note_id: str) -> asyncpg.Record | None:
     return await db.fetchrow(
         f"SELECT {_COLUMNS} FROM notes WHERE id = $1 AND user_id = $2", note_id, user_id
     )
 
 
 async def update(
-    db: Database, user_id: str, note_id: str, title: str, body: str
+    db: Queryable, user_id: str, note_id: str, title: str, body: str
 ) -> asyncpg.Record | None:
     return await db.fetchrow(
         f"UPDATE notes SET title = $3, body = $4, updated_at = now()"
@@ -46,6 +46,6 @@ async def update(
     )
 
 
-async def delete(db: Database, user_id: str, note_id: str) -> bool:
+async def delete(db: Queryable, user_id: str, note_id: str) -> bool:
     status = await db.execute("DELETE FROM notes WHERE id = $1 AND user_id = $2", note_id, user_id)
     return status != "DELETE 0"

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from app.policy import username_key
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -22,7 +24,7 @@ class LoginLimiter:
         self._address = f"{prefix}loginfail:ip:"
 
     def _keys(self, username: str, address: str | None) -> list[str]:
-        keys = [self._account + username.casefold()]
+        keys = [self._account + username_key(username)]
         if address:
             keys.append(self._address + address)
         return keys
@@ -52,4 +54,4 @@ class LoginLimiter:
             await pipe.execute()
 
     async def succeeded(self, username: str) -> None:
-        await self.redis.delete(self._account + username.casefold())
+        await self.redis.delete(self._account + username_key(username))

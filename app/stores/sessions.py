@@ -6,11 +6,11 @@ from datetime import datetime
 
 import asyncpg
 
-from app.db import Database, Queryable
+from app.db import Queryable
 
 
 async def create(
-    db: Database,
+    db: Queryable,
     *,
     sid: str,
     user_id: str,
@@ -34,7 +34,7 @@ async def create(
 
 
 async def rotate(
-    db: Database,
+    db: Queryable,
     *,
     sid: str,
     jti: str,
@@ -63,7 +63,7 @@ async def rotate(
 
 
 async def refresh_state(
-    db: Database, *, sid: str, jti: str, grace_seconds: int
+    db: Queryable, *, sid: str, jti: str, grace_seconds: int
 ) -> asyncpg.Record | None:
     """What a refresh that did not go through should make of `jti` in session `sid`."""
     return await db.fetchrow(

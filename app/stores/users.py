@@ -6,16 +6,12 @@ from datetime import datetime
 
 import asyncpg
 
-from app.db import Database, Queryable
-from app.errors import UsernameTaken
-
-DEFAULT_SCOPE = "notes:read notes:write"
-ADMIN_SCOPE = "admin"
+from app.db import Queryable
+from app.errors import UsernameExists
 
 
-async def create(
-    db: Database, username: str, password_hash: str, scope: str = DEFAULT_SCOPE
-) -> asyncpg.Record:
+async def create(db: Queryable, username: str, password_hash: str, scope: str) -> asyncpg.Record:
+    """The new user; `UsernameExists` if the name is taken (ignoring case)."""
     try:
         row = await db.fetchrow(
             "INSERT INTO users (username, password_hash, scope) VALUES ($1, $2, $3)"
@@ -25,12 +21,12 @@ async def create(
             scope,
         )
     except asyncpg.UniqueViolationError:
-        raise UsernameTaken() from None
+        raise UsernameExists(f"The username {username!r} is taken.") from None
     assert row is not None
     return row
 
 
-async def by_username(db: Database, username: str) -> asyncpg.Record | None:
+async def by_username(db: Queryable, username: str) -> asyncpg.Record | None:
     return await db.fetchrow(
         "SELECT id, username, password_hash, scope, disabled_at FROM users"
         " WHERE lower(username) = lower($1)",

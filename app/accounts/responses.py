@@ -1,0 +1,55 @@
+"""The token response (login, refresh, token endpoint, password change), defined once: the
+handlers send it, and the OpenAPI document's schema is derived from it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from app.errors import InvalidGrant
+from app.tokens import Tokens
+
+
+@dataclass(frozen=True, slots=True)
+class TokenResponse:
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+    scope: str
+    account_id: str
+    session_id: str
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def issue_pair(
+    tokens: Tokens,
+    *,
+    user_id: str,
+    username: str,
+    sid: str,
+    scope: str,
+    refresh_jti: str,
+    session_expires: int,
+    now: int,
+) -> TokenResponse:
+    """A new access token and the refresh token `refresh_jti`, both issued at `now`."""
+    access = tokens.issue_access(sub=user_id, sid=sid, scope=scope, username=username, now=now)
+    refresh = tokens.issue_refresh(
+        sub=user_id, sid=sid, jti=refresh_jti, session_expires=session_expires, now=now
+    )
+    if refresh.exp <= now:
+        raise InvalidGrant("The session has reached its maximum age; log in again.")
+    return TokenResponse(
+        access_token=access.token,
+        token_type="Bearer",
+        expires_in=tokens.access_ttl,
+        refresh_token=refresh.token,
+        refresh_expires_in=refresh.exp - now,
+        scope=scope,
+        account_id=user_id,
+        session_id=sid,
+    )

@@ -1,0 +1,98 @@
+"""Revoking access tokens before they expire, on every worker at once.
+
+`Revocations` is this worker's view of the state: it answers "is this token revoked?" from
+the in-process copy while that is trusted, else from Redis (rebuilding Redis first if it lost
+its data), and it publishes revocations and waits until every worker has applied them.
+`setup_revocation(app)` builds it per worker and starts and stops its feed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sanic import Sanic
+
+from app.revocation.feed import ACK_TIMEOUT, RevocationFeed
+from app.revocation.messages import Revocation
+from app.revocation.mirror import RevocationMirror
+from app.revocation.rebuild import Rebuilder
+from app.revocation.store import RevocationStore
+from app.tokens import AccessClaims
+
+log = logging.getLogger("app.revocation")
+
+
+class Revocations:
+    def __init__(
+        self,
+        store: RevocationStore,
+        mirror: RevocationMirror,
+        feed: RevocationFeed,
+        rebuild: Rebuilder,
+    ):
+        self.store = store
+        self.mirror = mirror
+        self.feed = feed
+        self.rebuild = rebuild
+        self.revoked_ttl = store.revoked_ttl
+
+    def check_copy(self, claims: AccessClaims) -> bool | None:
+        """From the in-process copy, no I/O: None while the copy can't be trusted."""
+        return self.mirror.check(claims)
+
+    async def check_redis(self, claims: AccessClaims) -> bool:
+        """From Redis; if Redis lost its data (restart, flush), rebuild it first."""
+        revoked = await self.store.is_revoked(claims)
+        if revoked is None:
+            await self.rebuild.rebuild()
+            revoked = await self.store.is_revoked(claims)
+        return bool(revoked)
+
+    async def revoke(
+        self, sids: list[str], *, user_id: str | None = None, not_before: int | None = None
+    ) -> None:
+        """Refuse the access tokens of `sids`, and of `user_id` issued before `not_before`.
+
+        Stored in Redis and published to every worker; returns once every subscribed worker
+        has applied it (or after ACK_TIMEOUT), so the very next request is refused wherever
+        it lands.
+        """
+        users = ((user_id, not_before),) if user_id is not None and not_before is not None else ()
+        revocation = Revocation(tuple(sids), users)
+        if not revocation:
+            return
+        async with self.feed.acknowledged(revocation.id) as acks:
+            receivers = await self.store.publish(revocation)
+            if receivers and not await acks.wait(receivers, ACK_TIMEOUT):
+                # Some worker did not answer (or our own subscription is down, so its acks
+                # can't reach us): by now every such worker asks Redis instead of its copy.
+                log.warning(
+                    "revocation %s: %d of %d workers acknowledged within %.2f s",
+                    revocation.id,
+                    acks.received,
+                    receivers,
+                    ACK_TIMEOUT,
+                )
+
+
+async def open_revocations(app: Sanic[Any, Any]) -> None:
+    settings = app.ctx.settings
+    store = RevocationStore(
+        app.ctx.redis, prefix=settings.redis_key_prefix, access_ttl=settings.access_token_ttl
+    )
+    mirror = RevocationMirror(store.revoked_ttl)
+    rebuild = Rebuilder(app.ctx.db, store)
+    feed = RevocationFeed(settings.redis_url, store, mirror, rebuild)
+    app.ctx.revocations = Revocations(store, mirror, feed, rebuild)
+    feed.start()
+
+
+async def close_revocations(app: Sanic[Any, Any]) -> None:
+    await app.ctx.revocations.feed.stop()
+
+
+def setup_revocation(app: Sanic[Any, Any]) -> None:
+    """Per worker, after the pools: `app.ctx.revocations`, and its feed running."""
+    app.before_server_start(open_revocations)
+    app.after_server_stop(close_revocations)

@@ -1,0 +1,57 @@
+"""The wire format of the revocation feed. Pure: what is published, and how it is read back.
+
+A revocation is published as one line, `<id>|<item>,<item>,...`, where an item is
+`s:<sid>` (a session ended) or `u:<user id>:<not before>` (the user's tokens issued before
+that second are refused). An acknowledgement is the revocation's id alone, on its own
+channel. Items of an unknown kind are skipped, so that a newer writer can add kinds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+
+def channels(prefix: str) -> tuple[str, str]:
+    """(revocations, acknowledgements): the two pub/sub channels of a key prefix."""
+    events = f"{prefix}revocations"
+    return events, f"{events}:acks"
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    sessions: tuple[str, ...] = ()
+    users: tuple[tuple[str, int], ...] = ()  # (user id, not before)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __bool__(self) -> bool:
+        return bool(self.sessions or self.users)
+
+
+def encode(revocation: Revocation) -> str:
+    items = [f"s:{sid}" for sid in revocation.sessions]
+    items += [f"u:{user_id}:{not_before}" for user_id, not_before in revocation.users]
+    return f"{revocation.id}|{','.join(items)}"
+
+
+def decode(data: str) -> Revocation:
+    """Read a published revocation; `ValueError` if a user item's time is not a number."""
+    message_id, _, body = data.partition("|")
+    sessions: list[str] = []
+    users: list[tuple[str, int]] = []
+    for item in body.split(","):
+        kind, _, rest = item.partition(":")
+        if kind == "s":
+            sessions.append(rest)
+        elif kind == "u":
+            user_id, _, not_before = rest.partition(":")
+            users.append((user_id, int(not_before)))
+    return Revocation(tuple(sessions), tuple(users), message_id)
+
+
+def encode_ack(revocation_id: str) -> str:
+    return revocation_id
+
+
+def decode_ack(data: str) -> str:
+    return data

@@ -1,0 +1,259 @@
+"""The command line as an operator runs it: `python -m app.cli migrate` and `create-user`,
+as real subprocesses against real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from tests import support
+from tests.support import Api
+
+ROOT = support.ROOT
+MIGRATIONS = sorted(path.stem for path in (ROOT / "migrations").glob("*.sql"))
+BOSS_PASSWORD = "boss password 1"
+
+
+async def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    stdin: bytes = b"",
+) -> tuple[int, str, str]:
+    """Run `python -m app.cli ARGS`; its exit code, standard output and standard error."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        *args,
+        cwd=cwd,
+        env=support.server_env() if env is None else env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def assert_one_clear_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+def _admin_dsn() -> str:
+    return urlunsplit(urlsplit(support.DATABASE_URL)._replace(path="/postgres"))
+
+
+@pytest.fixture
+async def scratch_database() -> AsyncIterator[str]:
+    """A brand-new, empty database of this test's own; dropped afterwards."""
+    name = f"jwt_refresh_test_cli_{support.RUN_ID}_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(_admin_dsn())
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield urlunsplit(urlsplit(support.DATABASE_URL)._replace(path=f"/{name}"))
+    finally:
+        admin = await asyncpg.connect(_admin_dsn())
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def applied_migrations(dsn: str) -> list[str]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch("SELECT version FROM schema_migrations ORDER BY version")
+        return [row["version"] for row in rows]
+    finally:
+        await connection.close()
+
+
+# -- migrate ----------------------------------------------------------------------------
+
+
+async def test_migrate_from_several_processes_at_once(scratch_database: str) -> None:
+    env = support.server_env(DATABASE_URL=scratch_database)
+    results = await asyncio.gather(*(run_cli("migrate", env=env) for _ in range(4)))
+    for code, out, err in results:
+        assert code == 0, (out, err)
+        assert "Traceback" not in out + err
+    assert MIGRATIONS, "no migrations found"
+    assert await applied_migrations(scratch_database) == MIGRATIONS
+
+    # the schema is usable: the tables the service needs are there
+    connection = await asyncpg.connect(scratch_database)
+    try:
+        tables = {
+            row["tablename"]
+            for row in await connection.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
+        }
+    finally:
+        await connection.close()
+    assert {"users", "sessions", "notes", "schema_migrations"} <= tables
+
+
+async def test_migrate_again_is_a_no_op(scratch_database: str) -> None:
+    env = support.server_env(DATABASE_URL=scratch_database)
+    code, out, err = await run_cli("migrate", env=env)
+    assert code == 0, (out, err)
+    connection = await asyncpg.connect(scratch_database)
+    try:
+        await connection.execute(
+            "INSERT INTO users (username, password_hash) VALUES ('keepme', 'x')"
+        )
+    finally:
+        await connection.close()
+    for _ in range(2):
+        code, out, err = await run_cli("migrate", env=env)
+        assert code == 0, (out, err)
+        assert "Traceback" not in out + err
+    # a second run again, 3 at once, on an up-to-date database
+    results = await asyncio.gather(*(run_cli("migrate", env=env) for _ in range(3)))
+    assert [code for code, _, _ in results] == [0, 0, 0], results
+    assert await applied_migrations(scratch_database) == MIGRATIONS
+    connection = await asyncpg.connect(scratch_database)
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM users") == 1
+    finally:
+        await connection.close()
+
+
+# -- create-user ------------------------------------------------------------------------
+
+
+async def test_create_user_admin_gets_the_admin_scope(api: Api) -> None:
+    code, out, err = await run_cli(
+        "create-user", "boss", "--admin", "--password-stdin", stdin=BOSS_PASSWORD.encode() + b"\n"
+    )
+    assert code == 0, (out, err)
+    assert "Traceback" not in out + err
+    tokens = await api.login("boss", BOSS_PASSWORD)
+    assert "admin" in tokens["scope"].split()
+    assert {"notes:read", "notes:write"} <= set(tokens["scope"].split())
+    me = await api.request("GET", "/api/me", token=tokens["access_token"])
+    assert me.status == 200
+    assert me.json["username"] == "boss"
+    assert "admin" in me.json["scope"].split()
+
+    # the admin scope works: boss disables alice, who then can't log in
+    await api.user("alice", "alice password")
+    disabled = await api.request(
+        "POST", "/api/admin/users/alice/disable", token=tokens["access_token"]
+    )
+    assert disabled.status == 204, disabled.text
+    refused = await api.request(
+        "POST", "/auth/login", json={"username": "alice", "password": "alice password"}
+    )
+    assert refused.status == 401
+    assert refused.json["error"] == "invalid_grant"
+
+    # a login may ask for the admin scope alone
+    only_admin = await api.login("boss", BOSS_PASSWORD, scope="admin")
+    assert only_admin["scope"] == "admin"
+
+
+async def test_create_user_without_admin_gets_no_admin_scope(api: Api) -> None:
+    code, out, err = await run_cli(
+        "create-user", "worker", "--password-stdin", stdin=b"worker password\n"
+    )
+    assert code == 0, (out, err)
+    tokens = await api.login("worker", "worker password")
+    assert tokens["scope"] == "notes:read notes:write"
+    await api.user("alice", "alice password")
+    denied = await api.request(
+        "POST", "/api/admin/users/alice/disable", token=tokens["access_token"]
+    )
+    assert denied.status == 403
+    assert denied.json["error"] == "insufficient_scope"
+    asked = await api.request(
+        "POST",
+        "/auth/login",
+        json={"username": "worker", "password": "worker password", "scope": "admin"},
+    )
+    assert asked.status == 400
+    assert asked.json["error"] == "invalid_scope"
+
+
+@pytest.mark.parametrize("second", ["boss", "BOSS", "Boss"])
+async def test_duplicate_create_user_fails_with_one_line(api: Api, second: str) -> None:
+    code, out, err = await run_cli(
+        "create-user", "boss", "--admin", "--password-stdin", stdin=BOSS_PASSWORD.encode() + b"\n"
+    )
+    assert code == 0, (out, err)
+    code, out, err = await run_cli(
+        "create-user", second, "--password-stdin", stdin=b"another password\n"
+    )
+    assert code != 0
+    line = assert_one_clear_line(err + out)
+    assert "boss" in line.lower()
+    # the first account is untouched: its password and admin scope still hold
+    tokens = await api.login("boss", BOSS_PASSWORD)
+    assert "admin" in tokens["scope"].split()
+    wrong = await api.request(
+        "POST", "/auth/login", json={"username": "boss", "password": "another password"}
+    )
+    assert wrong.status == 401
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        ("ab", "long enough pw"),
+        ("bad name", "long enough pw"),
+        ("shorty", "short"),
+        ("samesame", "samesame"),
+        ("longpw", "x" * 129),
+    ],
+)
+async def test_create_user_refuses_the_policy_with_one_line(
+    api: Api, db: asyncpg.Connection, username: str, password: str
+) -> None:
+    code, out, err = await run_cli(
+        "create-user", username, "--password-stdin", stdin=password.encode() + b"\n"
+    )
+    assert code != 0
+    assert_one_clear_line(err + out)
+    assert await db.fetchval("SELECT count(*) FROM users") == 0
+
+
+# -- configuration ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("secret", [None, "", "too-short-secret"])
+@pytest.mark.parametrize("command", [["migrate"], ["create-user", "boss", "--password-stdin"]])
+async def test_bad_jwt_secret_stops_with_one_line_naming_it(
+    db: asyncpg.Connection, secret: str | None, command: list[str]
+) -> None:
+    env = support.server_env()
+    if secret is None:
+        del env["JWT_SECRET"]
+    else:
+        env["JWT_SECRET"] = secret
+    # a scratch working directory: no .env of the checkout fills the secret in
+    with tempfile.TemporaryDirectory() as cwd:
+        code, out, err = await run_cli(
+            *command, env=env, cwd=Path(cwd), stdin=BOSS_PASSWORD.encode() + b"\n"
+        )
+    assert code != 0
+    assert out.strip() == ""
+    line = assert_one_clear_line(err)
+    assert "JWT_SECRET" in line
+    assert await db.fetchval("SELECT count(*) FROM users") == 0

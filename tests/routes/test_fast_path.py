@@ -1,0 +1,506 @@
+"""The fast bearer path: the verified-token cache and the in-process revocation copy.
+
+Behaviour, not speed: the cache never lets an expired, revoked or altered token through; the
+copy is used only while its feed is trusted (and then Redis is not asked at all), the bearer
+check falls back to Redis while it is not, and a dropped subscription comes back with every
+revocation made meanwhile. Real PostgreSQL and Redis throughout; "workers" are several apps
+in this process sharing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+import pytest
+from redis.asyncio import Redis
+
+from app.revocation.feed import TRUST_WINDOW
+from app.tokens import AccessClaims
+from tests.support import REDIS_PREFIX, REDIS_URL, RUN_ID, Api
+
+PASSWORD = "correct horse"
+NEW_PASSWORD = "battery staple 42"
+TRUST_TIMEOUT = 3.0
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    decoded: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return decoded
+
+
+def access_claims(token: str) -> AccessClaims:
+    c = claims_of(token)
+    return AccessClaims(c["sub"], c["sid"], c["jti"], c["scope"], c["username"], c["iat"], c["exp"])
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(response.text)
+    return body
+
+
+async def me(api: Api, token: str) -> Any:
+    return await api.request("GET", "/api/me", token=token)
+
+
+async def assert_me_ok(api: Api, tokens: dict[str, Any]) -> None:
+    response = await me(api, tokens["access_token"])
+    assert response.status == 200, response.text
+    assert response.json["session_id"] == tokens["session_id"]
+
+
+async def assert_me_refused(api: Api, token: str, why: str | None = None) -> None:
+    response = await me(api, token)
+    assert response.status == 401, (response.status, response.text)
+    body = error_of(response)
+    assert body["error"] == "invalid_token", body
+    if why is not None:
+        assert why in body["error_description"], body
+    challenge = response.headers.get("www-authenticate", "")
+    assert 'error="invalid_token"' in challenge, challenge
+
+
+def cached(api: Api, token: str) -> bool:
+    return api.app.ctx.bearer.cache.get(token, time.time()) is not None
+
+
+async def wait_for(predicate: Callable[[], bool], within: float, what: str) -> float:
+    """Poll `predicate` every few ms; the seconds it took. Fails after `within` seconds."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > within:
+            pytest.fail(f"{what}: not within {within} s")
+        await asyncio.sleep(0.005)
+    return time.monotonic() - start
+
+
+async def started_and_trusted(api: Api) -> None:
+    """Open the app's pools (first request), then wait for its revocation feed's trust."""
+    response = await api.request("GET", "/health/live")
+    assert response.status == 200, response.text
+    await wait_for(
+        lambda: api.app.ctx.revocations.mirror.trusted, TRUST_TIMEOUT, "revocation feed trusted"
+    )
+
+
+async def user_on(api: Api, username: str = "alice") -> dict[str, Any]:
+    await api.register(username, PASSWORD)
+    return await api.login(username, PASSWORD)
+
+
+async def cache_on(api: Api, tokens: dict[str, Any]) -> None:
+    """Two good answers, so that the token is in this app's verified cache."""
+    for _ in range(2):
+        await assert_me_ok(api, tokens)
+    assert cached(api, tokens["access_token"])
+
+
+class RedisCommands:
+    """Every command Redis executes while open, through MONITOR on a connection of its own.
+
+    Precise where server-wide counters are not: other processes may share this Redis, but
+    only this run uses REDIS_PREFIX, and the keys tell whose command it was.
+    """
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    async def __aenter__(self) -> RedisCommands:
+        self._client = Redis.from_url(REDIS_URL, decode_responses=True)
+        self._monitor = self._client.monitor()
+        await self._monitor.__aenter__()
+        self._task = asyncio.create_task(self._collect())
+        await self.sync()
+        return self
+
+    async def _collect(self) -> None:
+        async for info in self._monitor.listen():
+            self.commands.append(info["command"])
+
+    async def sync(self) -> None:
+        """Return once every command sent before this call is in `commands`."""
+        marker = f"{REDIS_PREFIX}monitor-marker:{uuid.uuid4().hex}"
+        async with Redis.from_url(REDIS_URL) as other:
+            await other.exists(marker)
+        await wait_for(lambda: any(marker in c for c in self.commands), 5, "MONITOR marker")
+
+    def mgets_of(self, key: str) -> int:
+        return sum(1 for c in self.commands if c.split(" ", 1)[0].upper() == "MGET" and key in c)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+        with contextlib.suppress(Exception):
+            await self._monitor.__aexit__(None, None, None)
+        await self._client.aclose()
+
+
+async def feed_client_ids(redis: Redis, name: str) -> list[int]:
+    """Redis client ids of the pub/sub connections named `name` (one per live feed)."""
+    clients = await redis.client_list(_type="pubsub")
+    return [int(c["id"]) for c in clients if c.get("name") == name]
+
+
+def named_redis_url(name: str) -> str:
+    """The test Redis, with every connection of the app (its feed's too) named `name`."""
+    separator = "&" if "?" in REDIS_URL else "?"
+    return f"{REDIS_URL}{separator}client_name={name}"
+
+
+# -- through the app: what the cache may never accept -------------------------------------
+
+
+async def test_cache_never_accepts_an_expired_token(make_api: Callable[..., Api]) -> None:
+    api = make_api(access_token_ttl=2)
+    await started_and_trusted(api)
+    tokens = await user_on(api)
+    token = tokens["access_token"]
+    exp = claims_of(token)["exp"]
+    assert time.time() < exp, "the login took longer than the token's lifetime"
+    await assert_me_ok(api, tokens)
+    assert cached(api, token)
+    size = len(api.app.ctx.bearer.cache)
+
+    await asyncio.sleep(max(0.0, exp - time.time()) + 0.2)
+    assert time.time() > exp
+    await assert_me_refused(api, token, "expired")
+    assert len(api.app.ctx.bearer.cache) == size - 1  # evicted, not kept
+    await assert_me_refused(api, token, "expired")  # and still refused, not re-cached
+
+
+async def test_cache_never_accepts_a_revoked_token(api: Api) -> None:
+    await started_and_trusted(api)
+    tokens = await user_on(api)
+    other = await api.login("alice", PASSWORD)
+    await cache_on(api, tokens)
+    await cache_on(api, other)
+
+    response = await api.request("POST", "/auth/logout", token=tokens["access_token"])
+    assert response.status == 204, response.text
+    assert api.app.ctx.revocations.mirror.trusted
+    assert api.app.ctx.revocations.mirror.check(access_claims(tokens["access_token"])) is True
+    # the very next request, with the token still in the verified cache
+    assert cached(api, tokens["access_token"])
+    await assert_me_refused(api, tokens["access_token"], "revoked")
+    await assert_me_refused(api, tokens["access_token"], "revoked")
+    # the other session of the same user is untouched
+    await assert_me_ok(api, other)
+
+
+async def test_cache_never_accepts_an_altered_token(api: Api) -> None:
+    await started_and_trusted(api)
+    tokens = await user_on(api)
+    token = tokens["access_token"]
+    await cache_on(api, tokens)
+    header, payload, signature = token.split(".")
+
+    def flip(segment: str, index: int) -> str:
+        char = segment[index]
+        return segment[:index] + ("B" if char == "A" else "A") + segment[index + 1 :]
+
+    altered = [
+        ".".join((flip(header, len(header) // 2), payload, signature)),
+        ".".join((header, flip(payload, len(payload) // 2), signature)),
+        ".".join((header, flip(payload, 1), signature)),
+        ".".join((header, payload, flip(signature, 0))),
+        ".".join((header, payload, flip(signature, len(signature) // 2))),
+    ]
+    for bad in altered:
+        assert bad != token
+        await assert_me_refused(api, bad)
+        assert not cached(api, bad)
+        # the original, cached, still answers
+        await assert_me_ok(api, tokens)
+    assert cached(api, token)
+
+
+async def test_cached_tokens_refused_after_logout_all(api: Api) -> None:
+    await started_and_trusted(api)
+    sessions = [await user_on(api)] + [await api.login("alice", PASSWORD) for _ in range(2)]
+    bob = await user_on(api, "bob")
+    for tokens in sessions + [bob]:
+        await cache_on(api, tokens)
+
+    response = await api.request("POST", "/auth/logout-all", token=sessions[1]["access_token"])
+    assert response.status == 204, response.text
+    assert api.app.ctx.revocations.mirror.trusted
+    for tokens in sessions:
+        assert cached(api, tokens["access_token"])
+        await assert_me_refused(api, tokens["access_token"], "revoked")
+    await assert_me_ok(api, bob)
+    # a login after it works (issued in the same second as "not before" or later)
+    fresh = await api.login("alice", PASSWORD)
+    await cache_on(api, fresh)
+
+
+async def test_cached_tokens_refused_after_password_change(api: Api) -> None:
+    await started_and_trusted(api)
+    sessions = [await user_on(api)] + [await api.login("alice", PASSWORD) for _ in range(2)]
+    for tokens in sessions:
+        await cache_on(api, tokens)
+
+    response = await api.request(
+        "POST",
+        "/auth/password",
+        token=sessions[0]["access_token"],
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    )
+    assert response.status == 200, response.text
+    new = response.json
+    assert new["session_id"] not in {s["session_id"] for s in sessions}
+    for tokens in sessions:
+        assert cached(api, tokens["access_token"])
+        await assert_me_refused(api, tokens["access_token"], "revoked")
+    await cache_on(api, new)
+
+
+# -- the fast path really serves ----------------------------------------------------------
+
+
+async def test_fast_path_asks_redis_nothing_once_trusted(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await started_and_trusted(api)
+    tokens = await user_on(api)
+    token = tokens["access_token"]
+    sid_key = api.app.ctx.revocations.store.session_key(tokens["session_id"])
+    await cache_on(api, tokens)
+
+    verifications = 0
+    verify = api.app.ctx.tokens.verify_access
+
+    def counting_verify(raw: str) -> AccessClaims:
+        nonlocal verifications
+        verifications += 1
+        return verify(raw)
+
+    monkeypatch.setattr(api.app.ctx.tokens, "verify_access", counting_verify)
+
+    async with RedisCommands() as log:
+        assert api.app.ctx.revocations.mirror.trusted
+        for _ in range(20):
+            await assert_me_ok(api, tokens)
+        assert api.app.ctx.revocations.mirror.trusted
+        await log.sync()
+        trusted_mgets = log.mgets_of(sid_key)
+    assert trusted_mgets == 0, f"{trusted_mgets} MGETs of {sid_key} while the copy was trusted"
+    assert verifications == 0, "a cached token was verified again"
+
+    # untrusted (and no feed to bring the trust back): every request asks Redis, once
+    api.app.ctx.revocations.mirror.distrust()
+    await api.app.ctx.revocations.feed.stop()
+    assert not api.app.ctx.revocations.mirror.trusted
+    async with RedisCommands() as log:
+        for _ in range(20):
+            await assert_me_ok(api, tokens)
+        await log.sync()
+        fallback_mgets = log.mgets_of(sid_key)
+    assert fallback_mgets == 20, fallback_mgets
+    assert verifications == 0
+    assert cached(api, token)
+
+    # and the fallback still refuses a revoked session (the feed is gone: no ack to wait for)
+    response = await api.request("POST", "/auth/logout", token=token)
+    assert response.status == 204, response.text
+    await assert_me_refused(api, token, "revoked")
+
+
+# -- the subscription drops and comes back -----------------------------------------------
+
+
+async def test_revocations_during_a_subscription_drop_are_refused(
+    make_api: Callable[..., Api], redis: Redis
+) -> None:
+    name = f"fastpath-{RUN_ID}-a-{uuid.uuid4().hex[:8]}"
+    a = make_api(redis_url=named_redis_url(name))  # the worker whose subscription drops
+    b = make_api()  # another worker on the same database and Redis prefix
+    await started_and_trusted(a)
+    await started_and_trusted(b)
+    await a.register("alice", PASSWORD)
+    mirror = a.app.ctx.revocations.mirror
+    observed: list[tuple[str, bool]] = []  # (step, was A's copy trusted when it answered)
+
+    async def kill_feed_of_a() -> int:
+        ids = await feed_client_ids(redis, name)
+        assert len(ids) == 1, f"expected one pub/sub client named {name}, got {ids}"
+        killed = await redis.execute_command("CLIENT", "KILL", "ID", ids[0])
+        assert int(killed) == 1
+        return ids[0]
+
+    async def refused_on_a(token: str, step: str) -> None:
+        observed.append((step, mirror.trusted))
+        await assert_me_refused(a, token, "revoked")
+
+    # 1. killed, and at once a session is revoked through B: no waiting for A to notice
+    first = await a.login("alice", PASSWORD)
+    await cache_on(a, first)
+    killed = await kill_feed_of_a()
+    response = await b.request("POST", "/auth/logout", token=first["access_token"])
+    assert response.status == 204, response.text
+    await refused_on_a(first["access_token"], "right after the kill")
+    await wait_for(lambda: mirror.trusted, TRUST_TIMEOUT, "A's feed trusted again")
+    assert (await feed_client_ids(redis, name)) not in ([], [killed])
+    assert mirror.check(access_claims(first["access_token"])) is True
+    await refused_on_a(first["access_token"], "trusted again")
+
+    # 2. killed; once A knows its copy is stale, revoke through B: A asks Redis meanwhile
+    second = await a.login("alice", PASSWORD)
+    await cache_on(a, second)
+    await kill_feed_of_a()
+    await wait_for(lambda: not mirror.trusted, TRUST_TIMEOUT, "A distrusts its copy")
+    response = await b.request("POST", "/auth/logout", token=second["access_token"])
+    assert response.status == 204, response.text
+    await refused_on_a(second["access_token"], "reconnecting")
+    await wait_for(lambda: mirror.trusted, TRUST_TIMEOUT, "A's feed trusted again")
+    await refused_on_a(second["access_token"], "trusted again")
+
+    # 3. a revocation written straight to Redis while the subscription is down, never
+    # published: the snapshot that A loads when it is back has it
+    third = await a.login("alice", PASSWORD)
+    await cache_on(a, third)
+    await kill_feed_of_a()
+    await wait_for(lambda: not mirror.trusted, TRUST_TIMEOUT, "A distrusts its copy")
+    await redis.set(f"{REDIS_PREFIX}revoked:sid:{third['session_id']}", "1", ex=120)
+    assert a.app.ctx.revocations.store.session_key(third["session_id"]) == (
+        f"{REDIS_PREFIX}revoked:sid:{third['session_id']}"
+    )
+    await wait_for(lambda: mirror.trusted, TRUST_TIMEOUT, "A's feed trusted again")
+    assert mirror.check(access_claims(third["access_token"])) is True
+    await refused_on_a(third["access_token"], "trusted after a silent revocation")
+
+    # A still serves good tokens, from its trusted copy
+    fourth = await a.login("alice", PASSWORD)
+    await cache_on(a, fourth)
+    assert mirror.trusted
+    print(f"\nA's copy trusted when it refused: {observed}")
+    # the Redis fallback did the refusing at least once (step 2 waits for it)
+    assert any(not trusted for _, trusted in observed), observed
+    assert any(trusted for _, trusted in observed), observed
+
+
+# -- two workers sharing Redis ------------------------------------------------------------
+
+
+async def test_logout_on_one_worker_is_refused_on_the_other_at_once(
+    make_api: Callable[..., Api],
+) -> None:
+    a, b = make_api(), make_api()
+    await started_and_trusted(a)
+    await started_and_trusted(b)
+    await a.register("alice", PASSWORD)
+    durations = []
+    for round_ in range(20):
+        # the session starts on either worker; its token is cached on both
+        tokens = await (a if round_ % 2 else b).login("alice", PASSWORD)
+        await cache_on(a, tokens)
+        await cache_on(b, tokens)
+        assert a.app.ctx.revocations.mirror.trusted and b.app.ctx.revocations.mirror.trusted, round_
+
+        started = time.perf_counter()
+        response = await a.request("POST", "/auth/logout", token=tokens["access_token"])
+        durations.append(time.perf_counter() - started)
+        assert response.status == 204, (round_, response.text)
+        assert b.app.ctx.revocations.mirror.trusted, (
+            round_
+        )  # refused by B's copy, not by asking Redis
+        await assert_me_refused(b, tokens["access_token"], "revoked")
+        await assert_me_refused(a, tokens["access_token"], "revoked")
+    durations.sort()
+    print(
+        f"\nlogout through A (acks of both workers): median {durations[10] * 1000:.1f} ms, "
+        f"max {durations[-1] * 1000:.1f} ms"
+    )
+    assert durations[-1] < 5, durations  # a hang, not a speed limit
+
+
+async def test_a_worker_that_does_not_ack_is_waited_for_until_its_trust_has_lapsed(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A subscriber that never acknowledges (a stalled worker) holds the revocation's answer
+    until any copy it may still trust has lapsed: never a 204 while a worker could serve
+    the revoked token from a stale copy; never a hang either."""
+    await started_and_trusted(api)
+    tokens = await user_on(api)
+    await cache_on(api, tokens)
+    silent = Redis.from_url(REDIS_URL)
+    pubsub = silent.pubsub()
+    try:
+        await pubsub.subscribe(api.app.ctx.revocations.store.events)
+        started = time.monotonic()
+        response = await api.request("POST", "/auth/logout", token=tokens["access_token"])
+        took = time.monotonic() - started
+    finally:
+        await pubsub.aclose()
+        await silent.aclose()
+    assert response.status == 204, response.text
+    assert took >= TRUST_WINDOW, f"answered after {took:.3f} s, before a stale copy lapsed"
+    assert took < 5, took  # a hang
+    assert any("acknowledged" in r.getMessage() for r in caplog.records), caplog.text
+    await assert_me_refused(api, tokens["access_token"], "revoked")
+
+
+# -- stopping the feed --------------------------------------------------------------------
+
+
+async def test_feed_stops_while_it_is_busy(make_api: Callable[..., Api], redis: Redis) -> None:
+    """`stop()` ends the feed even when it is applying revocations (and sending acks) at that
+    moment, as a worker does when it shuts down while others revoke; and a stopped feed
+    never trusts the copy again."""
+    api = make_api()
+    await started_and_trusted(api)
+    feed = api.app.ctx.revocations.feed
+    mirror = api.app.ctx.revocations.mirror
+    flooding = True
+
+    async def flood() -> None:
+        # revocations as another worker publishes them, back to back
+        while flooding:
+            await redis.publish(feed.store.events, f"{uuid.uuid4().hex}|s:{uuid.uuid4()}")
+
+    trials, hung, retrusted, stops = 12, 0, 0, 0
+    flooder = asyncio.create_task(flood())
+    try:
+        for trial in range(trials):
+            if hung >= 3:
+                break  # shown enough: each hang costs seconds
+            stops += 1
+            if trial:
+                feed.start()
+                await wait_for(lambda: mirror.trusted, TRUST_TIMEOUT, "feed trusted again")
+            await asyncio.sleep(0.02 + 0.01 * (trial % 5))
+            task = feed._task
+            assert task is not None
+            stopper = asyncio.create_task(feed.stop())
+            done, _ = await asyncio.wait({stopper}, timeout=2)
+            if not done:
+                hung += 1
+                await asyncio.sleep(0.8)  # a PONG comes every HEARTBEAT while the loop lives
+                retrusted += mirror.trusted
+                # end it for good, so that the fixture's teardown does not hang too
+                for _ in range(100):
+                    if task.done():
+                        break
+                    task.cancel()
+                    await asyncio.sleep(0.05)
+                assert task.done(), "the feed task survived 100 cancellations"
+                await stopper
+            assert task.done()
+            assert not mirror.trusted
+    finally:
+        flooding = False
+        await flooder
+    assert hung == 0, (
+        f"RevocationFeed.stop() did not return within 2 s in {hung} of {stops} stops while "
+        f"the feed was busy: its task.cancel() was lost and the feed kept running "
+        f"(the copy was trusted again {retrusted} times after stop())"
+    )

@@ -1,0 +1,135 @@
+"""Unit tests of app/revocation/mirror.py: the in-process revocation copy, on a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.revocation import mirror as mirror_module
+from app.revocation.mirror import RevocationMirror
+from tests.support.tokens import fake_claims
+
+# -- RevocationMirror (pure; a fake clock for app.revocation.mirror only) ----------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.wall = 1_000_000.0
+        self.mono = 500.0
+
+    def time(self) -> float:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.wall += seconds
+        self.mono += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(mirror_module, "time", fake)
+    return fake
+
+
+def test_an_untrusted_mirror_answers_none(clock: Clock) -> None:
+    mirror = RevocationMirror(ttl=660)
+    mirror.revoke_session("sid-1")
+    mirror.set_not_before("u1", 5000)
+    assert not mirror.trusted
+    # never trusted: no answer at all, revoked or not
+    assert mirror.check(fake_claims(1, sid="sid-1")) is None
+    assert mirror.check(fake_claims(2, sid="sid-2")) is None
+    assert mirror.check(fake_claims(3, sid="sid-3", sub="u2")) is None
+
+    mirror.trust_until(clock.mono + 1.5)
+    assert mirror.check(fake_claims(1, sid="sid-1")) is True
+    assert mirror.check(fake_claims(3, sid="sid-3", sub="u2")) is False
+
+    mirror.distrust()
+    assert not mirror.trusted
+    assert mirror.check(fake_claims(1, sid="sid-1")) is None
+    assert mirror.check(fake_claims(3, sid="sid-3", sub="u2")) is None
+
+
+def test_trust_expires_at_its_deadline(clock: Clock) -> None:
+    mirror = RevocationMirror(ttl=660)
+    good = fake_claims()
+    mirror.trust_until(clock.mono + 1.5)
+    assert mirror.trusted
+    clock.advance(1.499)
+    assert mirror.trusted
+    assert mirror.check(good) is False
+    clock.advance(0.001)  # exactly the deadline: no longer trusted
+    assert not mirror.trusted
+    assert mirror.check(good) is None
+
+    # an older deadline never shortens a later one (a late PONG of an earlier PING)
+    mirror.trust_until(clock.mono + 1.0)
+    mirror.trust_until(clock.mono + 0.2)
+    clock.advance(0.5)
+    assert mirror.trusted
+    clock.advance(0.5)
+    assert not mirror.trusted
+
+    # distrust drops any deadline at once
+    mirror.trust_until(clock.mono + 10)
+    mirror.distrust()
+    assert not mirror.trusted
+    assert mirror.check(good) is None
+
+
+def test_revoked_sessions_and_user_not_before(clock: Clock) -> None:
+    mirror = RevocationMirror(ttl=660)
+    mirror.trust_until(clock.mono + 100)
+
+    mirror.revoke_session("sid-dead")
+    assert mirror.check(fake_claims(1, sid="sid-dead")) is True
+    assert mirror.check(fake_claims(2, sid="sid-dead", sub="someone else", iat=9_999_999)) is True
+    assert mirror.check(fake_claims(3, sid="sid-alive")) is False
+
+    mirror.set_not_before("u1", 1000)
+    assert mirror.check(fake_claims(4, sub="u1", iat=999)) is True  # issued before: refused
+    assert mirror.check(fake_claims(5, sub="u1", iat=1000)) is False  # same second: accepted
+    assert mirror.check(fake_claims(6, sub="u1", iat=1001)) is False
+    assert mirror.check(fake_claims(7, sub="u2", iat=1)) is False  # another user: untouched
+
+    # a "not before" only ever moves forward
+    mirror.set_not_before("u1", 900)
+    assert mirror.check(fake_claims(8, sub="u1", iat=950)) is True
+    mirror.set_not_before("u1", 1200)
+    assert mirror.check(fake_claims(9, sub="u1", iat=1100)) is True
+    assert mirror.check(fake_claims(10, sub="u1", iat=1200)) is False
+    assert len(mirror) == 2  # one session, one user
+
+
+def test_pruning_drops_only_expired_entries(clock: Clock) -> None:
+    mirror = RevocationMirror(ttl=660)
+    mirror.trust_until(clock.mono + 10_000)
+    mirror.revoke_session("short", ttl=10)  # first write: prunes (nothing), next in 30 s
+    mirror.revoke_session("long", ttl=100)
+    mirror.revoke_session("default")  # ttl 660
+    mirror.set_not_before("u-short", 1000, ttl=10)
+    mirror.set_not_before("u-long", 1000, ttl=100)
+    assert len(mirror) == 5
+
+    clock.advance(31)  # "short" entries are past their time; the next write prunes
+    mirror.revoke_session("new")
+    assert len(mirror) == 4
+    assert mirror.check(fake_claims(1, sid="short")) is False
+    assert mirror.check(fake_claims(2, sid="long")) is True
+    assert mirror.check(fake_claims(3, sid="default")) is True
+    assert mirror.check(fake_claims(4, sid="new")) is True
+    assert mirror.check(fake_claims(5, sub="u-short", iat=999)) is False
+    assert mirror.check(fake_claims(6, sub="u-long", iat=999)) is True
+
+    clock.advance(70)  # 101 s in: "long" entries are past their time too
+    mirror.set_not_before("u-new", 5)
+    assert len(mirror) == 3
+    assert mirror.check(fake_claims(7, sid="long")) is False
+    assert mirror.check(fake_claims(8, sub="u-long", iat=999)) is False
+    assert mirror.check(fake_claims(9, sid="default")) is True
+    assert mirror.check(fake_claims(10, sid="new")) is True
+    assert mirror.check(fake_claims(11, sub="u-new", iat=4)) is True
