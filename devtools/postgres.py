@@ -27,19 +27,22 @@ from devtools import LIVE, ServerError, answers, free_port, tail
 STEP_TIMEOUT = 60  # seconds for any one initdb / pg_ctl call
 
 
-def find_pg_bin() -> Path:
-    """The directory of `initdb` and `pg_ctl`: on PATH, else the newest /usr/lib/postgresql/*."""
+def find_pg_bin(version: str | None = None) -> Path:
+    """The directory of `initdb` and `pg_ctl`: on PATH, else the newest /usr/lib/postgresql/*;
+    with `version` (a cluster's PG_VERSION), that version's own binaries first."""
     candidates: list[Path] = []
+    if version:
+        candidates.append(Path(f"/usr/lib/postgresql/{version}/bin"))
     on_path = shutil.which("pg_ctl")
     if on_path:
         candidates.append(Path(on_path).resolve().parent)
 
-    def version(path: str) -> int:
+    def major(path: str) -> int:
         number = Path(path).parent.name
         return int(number) if number.isdigit() else 0
 
     candidates += [
-        Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True)
+        Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=major, reverse=True)
     ]
     for directory in candidates:
         if (directory / "pg_ctl").is_file() and (directory / "initdb").is_file():
@@ -69,7 +72,11 @@ class LocalPostgres:
         durable: bool = True,
         root: Path | None = None,
     ):
-        self.bin = find_pg_bin()
+        try:
+            version: str | None = (data / "PG_VERSION").read_text().strip()
+        except OSError:
+            version = None
+        self.bin = find_pg_bin(version)
         self.host, self.port = host, port
         self.data = data
         self.socket_dir = socket_dir or data
@@ -142,7 +149,6 @@ class LocalPostgres:
             "--auth=trust",
             "-E",
             "UTF8",
-            "--no-instructions",
             *fast,
         )
 
@@ -204,7 +210,7 @@ class LocalPostgres:
     def _processes(self) -> list[int]:
         """The postmaster and every process it forked (backends, checkpointer, ...)."""
         root = self.pid
-        if root is None:
+        if root is None or not os.path.isdir("/proc"):
             return []
         children: dict[int, list[int]] = {}
         for entry in os.listdir("/proc"):

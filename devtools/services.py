@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -80,7 +81,7 @@ def ensure(kind: str, url: str, default_port: int, local: Path = LOCAL) -> bool:
         return False
     try:
         (_start_postgres if kind == "PostgreSQL" else _start_redis)(local, host, port)
-    except (ServerError, OSError) as error:
+    except (ServerError, OSError, subprocess.SubprocessError) as error:
         say(f"{kind} could not be started on {host}:{port} (logs in {local}): {error}")
         return False
     deadline = time.monotonic() + 10
@@ -92,19 +93,36 @@ def ensure(kind: str, url: str, default_port: int, local: Path = LOCAL) -> bool:
     return True
 
 
-def stop_local(local: Path = LOCAL) -> None:
-    """Stop every project-local server that `ensure` started (their data stays)."""
-    for data in sorted(local.glob("postgres-*")):
-        port = int(data.name.rsplit("-", 1)[1])
-        server = LocalPostgres(data, port)
-        if server.running:
-            say(f"stopping the project-local PostgreSQL on port {port}")
-            server.stop()
-    for directory in sorted(local.glob("redis-*")):
-        redis = LocalRedis(directory, int(directory.name.rsplit("-", 1)[1]), daemon=True)
-        if redis.running:
-            say(f"stopping the project-local Redis on port {redis.port}")
-            redis.stop()
+def _port(directory: Path) -> int | None:
+    suffix = directory.name.rsplit("-", 1)[1]
+    return int(suffix) if suffix.isdigit() else None
+
+
+def stop_local(local: Path = LOCAL) -> bool:
+    """Stop every project-local server that `ensure` started (their data stays); each one is
+    tried even when another fails. False if one could not be stopped."""
+    ok = True
+    for pattern, pidfile, kind in (
+        ("postgres-*", "postmaster.pid", "PostgreSQL"),
+        ("redis-*", "redis.pid", "Redis"),
+    ):
+        for directory in sorted(local.glob(pattern)):
+            port = _port(directory)
+            if port is None or not (directory / pidfile).is_file():
+                continue
+            try:
+                server = (
+                    LocalPostgres(directory, port)
+                    if kind == "PostgreSQL"
+                    else LocalRedis(directory, port, daemon=True)
+                )
+                if server.running:
+                    say(f"stopping the project-local {kind} on port {port}")
+                    server.stop()
+            except (ServerError, OSError, subprocess.SubprocessError) as error:
+                say(f"could not stop the project-local {kind} in {directory}: {error}")
+                ok = False
+    return ok
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local", type=Path, default=LOCAL, help="where their data lives")
     args = parser.parse_args(argv)
     if args.stop:
-        stop_local(args.local)
-        return 0
+        return 0 if stop_local(args.local) else 1
     if not args.postgres_url or not args.redis_url:
         parser.error("give POSTGRES_URL and REDIS_URL, or --stop")
     ok = ensure("PostgreSQL", args.postgres_url, 5432, args.local) and ensure(

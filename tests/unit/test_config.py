@@ -129,3 +129,18 @@ def test_the_shell_sees_what_the_app_reads(tmp_path: Path) -> None:
     ).stdout
     assert out == f"{read_dotenv(path)['TRICKY']}|environment"
     assert read_dotenv(path)["TRICKY"] == tricky
+
+
+def test_the_shell_keeps_its_own_variables(tmp_path: Path) -> None:
+    """A `.env` naming a variable the script already has (exported or not, read-only or not)
+    does not replace it, nor stop the script."""
+    path = tmp_path / ".env"
+    path.write_text("PY=/nowhere\nROOT=/nowhere\nUID=12345\nNEW=yes\n", encoding="utf-8")
+    script = (
+        f'source "{ROOT}/scripts/lib.sh"; PY="{sys.executable}"; load_env "{path}";'
+        ' printf "%s|%s|%s|%s" "$PY" "$ROOT" "$UID" "$NEW"'
+    )
+    out = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    assert out == f"{sys.executable}|{ROOT}|{os.getuid()}|yes"
