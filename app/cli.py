@@ -1,4 +1,5 @@
-"""Command line: migrate, create-db, create-user NAME [--admin] --password-stdin."""
+"""Command line: migrate, create-db, create-user NAME [--admin] --password-stdin,
+set-scope NAME "SCOPES"."""
 
 from __future__ import annotations
 
@@ -8,25 +9,43 @@ import sys
 from urllib.parse import urlsplit
 
 import asyncpg
+import redis.exceptions
 
+from app.accounts.admin import AccountAdmin
 from app.accounts.registration import Registration
+from app.accounts.sessions import Sessions
 from app.config import ConfigError, Settings
 from app.db import Database
-from app.errors import DomainError
+from app.errors import ApiError, DomainError
 from app.migrate import create_database, migrate
+from app.revocation import standalone_revocations
 from app.scopes import ADMIN_SCOPE, DEFAULT_SCOPE
+from app.tokens import Tokens
 
 
 async def create_user(dsn: str, username: str, password: str, admin: bool) -> str:
     scope = DEFAULT_SCOPE + (" " + ADMIN_SCOPE if admin else "")
     db = await Database.open(dsn, max_size=1)
     try:
-        account = await Registration(db).register(username, password, scope)
+        account = await Registration(db).create(username, password, scope)
     except DomainError as error:  # the policy, or a taken name: its message is the answer
         raise SystemExit(f"error: {error}") from None
     finally:
         await db.close()
     return account.id
+
+
+async def set_scope(settings: Settings, username: str, scope: str) -> tuple[str, str]:
+    db = await Database.open(settings.database_url, max_size=2)
+    try:
+        async with standalone_revocations(settings, db) as revocations:
+            sessions = Sessions(settings, Tokens(settings), db, revocations)
+            try:
+                return await AccountAdmin(db, sessions).set_scope(username, scope)
+            except ApiError as error:  # no such user, a malformed scope
+                raise SystemExit(f"error: {error.error_description}") from None
+    finally:
+        await db.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,12 +62,19 @@ def main(argv: list[str] | None = None) -> int:
         required=True,
         help="read the password from the first line of standard input",
     )
+    scope = commands.add_parser(
+        "set-scope",
+        help="set a user's scopes; removing one stops every live token carrying it at once",
+    )
+    scope.add_argument("username")
+    scope.add_argument("scopes", help='space-separated, e.g. "notes:read notes:write"')
     args = parser.parse_args(argv)
     try:
-        dsn = Settings.from_env().database_url
+        settings = Settings.from_env()
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
+    dsn = settings.database_url
 
     try:
         if args.command == "migrate":
@@ -57,12 +83,18 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "create-db":
             created = asyncio.run(create_database(dsn))
             print("database created" if created else "database exists")
+        elif args.command == "set-scope":
+            before, after = asyncio.run(set_scope(settings, args.username, args.scopes))
+            print(f"scope of {args.username}: {before!r} -> {after!r}")
         else:
             password = sys.stdin.readline().rstrip("\r\n")
             user_id = asyncio.run(create_user(dsn, args.username, password, args.admin))
             print(f"created user {args.username} ({user_id})")
     except (TimeoutError, OSError, asyncpg.PostgresError) as error:
         print(f"error: PostgreSQL at {urlsplit(dsn).netloc or dsn}: {error}", file=sys.stderr)
+        return 1
+    except redis.exceptions.RedisError as error:
+        print(f"error: Redis at {urlsplit(settings.redis_url).netloc}: {error}", file=sys.stderr)
         return 1
     return 0
 

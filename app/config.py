@@ -81,7 +81,13 @@ class Settings:
     access_token_ttl: int = 600
     refresh_token_ttl: int = 604800
     session_max_age: int = 2592000
-    refresh_reuse_grace: int = 2
+    refresh_reuse_grace: int = 60
+    clock_skew: int = 30
+    # Behind a reverse proxy, where the client's address comes from (Sanic's own settings);
+    # all unset by default: the peer address, and forwarding headers are ignored.
+    proxies_count: int | None = None
+    real_ip_header: str | None = None
+    forwarded_secret: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -115,6 +121,10 @@ class Settings:
             refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", cls.refresh_token_ttl),
             session_max_age=_int(env, "SESSION_MAX_AGE", cls.session_max_age),
             refresh_reuse_grace=_int(env, "REFRESH_REUSE_GRACE", cls.refresh_reuse_grace, 0),
+            clock_skew=_int(env, "CLOCK_SKEW", cls.clock_skew, 1),
+            proxies_count=_int(env, "PROXIES_COUNT", 0, 0) or None,
+            real_ip_header=env.get("REAL_IP_HEADER", "").strip() or None,
+            forwarded_secret=env.get("FORWARDED_SECRET", "").strip() or None,
             host=env.get("HOST", "").strip() or cls.host,
             port=_int(env, "PORT", cls.port, 0),
             workers=_int(env, "WORKERS", cls.workers),

@@ -50,6 +50,9 @@ def create_app(*_: Any, settings: Settings | None = None, name: str = APP_NAME) 
         HTTP_AUTO_TRACE=False,
         CORS=False,
         OAS_AUTODOC=True,
+        PROXIES_COUNT=settings.proxies_count,
+        REAL_IP_HEADER=settings.real_ip_header,
+        FORWARDED_SECRET=settings.forwarded_secret,
     )
     app.ctx.settings = settings
     app.ctx.tokens = Tokens(settings)

@@ -26,7 +26,9 @@ def _verify(password_hash: str | None, password: str) -> tuple[bool, bool]:
         ok = _hasher.verify(password_hash or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False, False
-    return ok and password_hash is not None, _hasher.check_needs_rehash(password_hash or "")
+    if password_hash is None:  # the dummy's own password matches it: still no account
+        return False, False
+    return ok, _hasher.check_needs_rehash(password_hash)
 
 
 async def hash_password(password: str) -> str:

@@ -36,6 +36,15 @@ def check_new_password(username: str, password: str) -> None:
         raise PolicyViolation("The password must not be the username.")
 
 
+def normalise_username(name: str) -> str | None:
+    """The one spelling of a username everywhere (lookups, uniqueness, the limiter): lower-case
+    ASCII. None for a name no account can have: outside the rule, that name is simply an
+    unknown user, and no database's or library's idea of case (`İ`, `ß`, `K`) can map it
+    onto a real one."""
+    return name.lower() if USERNAME.fullmatch(name) else None
+
+
 def username_key(name: str) -> str:
-    """The spelling under which per-account state (failed logins) is kept."""
-    return name.casefold()
+    """The spelling under which per-account state (failed logins) is kept; every name outside
+    the rule shares one key, since no account can have it."""
+    return normalise_username(name) or "-"

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import redis.exceptions
 from redis.asyncio import BlockingConnectionPool, Redis
 from sanic import Request, Sanic
+
+from app.config import ConfigError
+
+log = logging.getLogger("app.redis")
 
 SOCKET_TIMEOUT = 2.0
 
@@ -25,8 +31,28 @@ def open_redis(url: str, *, max_connections: int = 64) -> Redis:
     return Redis(connection_pool=pool)
 
 
+async def check_eviction(client: Redis) -> None:
+    """Refuse a Redis that may evict keys: it could drop revocation marks while the marker
+    that says "the state is whole" stays, and revoked tokens would work again. Where CONFIG
+    is not allowed (managed Redis), or Redis is down at start, say so once and go on."""
+    try:
+        policy = (await client.config_get("maxmemory-policy")).get("maxmemory-policy")
+    except redis.exceptions.ResponseError as error:
+        log.warning("could not read Redis maxmemory-policy (%s): make sure it is noeviction", error)
+        return
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+        log.warning("Redis does not answer at start: its maxmemory-policy is not checked")
+        return
+    if policy not in (None, "noeviction"):
+        raise ConfigError(
+            f"Redis maxmemory-policy is {policy!r}: it may evict revocation marks; set it to"
+            " noeviction (redis.conf `maxmemory-policy noeviction`)"
+        )
+
+
 async def _open(app: Sanic[Any, Any]) -> None:
     app.ctx.redis = open_redis(app.ctx.settings.redis_url)
+    await check_eviction(app.ctx.redis)
 
 
 async def _close(app: Sanic[Any, Any]) -> None:

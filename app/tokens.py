@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import time
 import uuid
@@ -71,15 +73,36 @@ class Tokens:
         self._audience = settings.jwt_audience
         self.access_ttl = settings.access_token_ttl
         self.refresh_ttl = settings.refresh_token_ttl
+        self.skew = settings.clock_skew
+        # Ids derived from other ids: a refresh token's one successor, a pair's access token.
+        self._derive = hmac.new(
+            settings.jwt_secret.encode(), b"jwt-refresh-api: jti derivation", hashlib.sha256
+        ).digest()
+
+    def derived_id(self, purpose: str, jti: str) -> str:
+        """A UUID that only `purpose` and `jti` determine (and this deployment's secret)."""
+        digest = hmac.new(self._derive, f"{purpose}:{jti}".encode(), hashlib.sha256).digest()
+        return str(uuid.UUID(bytes=digest[:16], version=4))
+
+    def successor_jti(self, jti: str) -> str:
+        """The `jti` of the one refresh token that refresh token `jti` may be exchanged for."""
+        return self.derived_id("successor", jti)
 
     # -- issuing -----------------------------------------------------------------
 
     def issue_access(
-        self, *, sub: str, sid: str, scope: str, username: str, now: int | None = None
+        self,
+        *,
+        sub: str,
+        sid: str,
+        scope: str,
+        username: str,
+        now: int | None = None,
+        jti: str | None = None,
     ) -> IssuedToken:
         iat = int(time.time()) if now is None else now
         claims = {"scope": scope, "username": username}
-        return self._sign(ACCESS_TYP, sub, sid, iat, iat + self.access_ttl, new_id(), claims)
+        return self._sign(ACCESS_TYP, sub, sid, iat, iat + self.access_ttl, jti or new_id(), claims)
 
     def issue_refresh(
         self, *, sub: str, sid: str, jti: str, session_expires: int, now: int | None = None
@@ -144,11 +167,15 @@ class Tokens:
                 algorithms=[self._algorithm],
                 audience=self._audience,
                 issuer=self._issuer,
-                leeway=0,
-                options={"require": list(REQUIRED_CLAIMS), "strict_aud": True},
+                # CLOCK_SKEW for a token from a host whose clock runs ahead (`iat`, `nbf`);
+                # never for `exp`, checked below: no token lives longer than it says.
+                leeway=self.skew,
+                options={
+                    "require": list(REQUIRED_CLAIMS),
+                    "strict_aud": True,
+                    "verify_exp": False,
+                },
             )
-        except jwt.ExpiredSignatureError:
-            raise TokenError("the token has expired") from None
         except jwt.ImmatureSignatureError:
             raise TokenError("the token is not valid yet") from None
         except Exception:  # noqa: BLE001 - every decoding failure is the client's bad token
@@ -161,6 +188,8 @@ class Tokens:
         for name in ("iat", "exp"):
             if type(claims[name]) is not int:
                 raise TokenError(f"the {name} claim must be an integer")
+        if claims["exp"] <= time.time():
+            raise TokenError("the token has expired")
         for name in ("sub", "sid", "jti"):
             if not isinstance(claims[name], str) or not claims[name]:
                 raise TokenError(f"the {name} claim must be a non-empty string")

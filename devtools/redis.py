@@ -15,7 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -24,7 +24,13 @@ from devtools import LIVE, ServerError, answers, free_port, tail
 
 class LocalRedis:
     def __init__(
-        self, directory: Path, port: int, *, host: str = "127.0.0.1", daemon: bool = False
+        self,
+        directory: Path,
+        port: int,
+        *,
+        host: str = "127.0.0.1",
+        daemon: bool = False,
+        args: Sequence[str] = (),
     ):
         binary = shutil.which("redis-server")
         if binary is None:
@@ -35,13 +41,14 @@ class LocalRedis:
         self.log = directory / "redis.log"
         self.pidfile = directory / "redis.pid"
         self.daemon = daemon
+        self.args = list(args)  # more redis-server options
         self.process: subprocess.Popen[bytes] | None = None
         self.root: Path | None = None
 
     @classmethod
-    def throwaway(cls, port: int | None = None) -> LocalRedis:
+    def throwaway(cls, port: int | None = None, args: Sequence[str] = ()) -> LocalRedis:
         root = Path(tempfile.mkdtemp(prefix="jwt-redis-"))
-        server = cls(root, port or free_port())
+        server = cls(root, port or free_port(), args=args)
         server.root = root
         LIVE.add(server)
         return server
@@ -92,6 +99,7 @@ class LocalRedis:
             "no",
             "--dir",
             str(self.dir),
+            *self.args,
         ]
         if self.daemon:
             command += ["--daemonize", "yes", "--pidfile", str(self.pidfile)]
@@ -152,9 +160,9 @@ class LocalRedis:
 
 
 @contextmanager
-def local_redis() -> Iterator[LocalRedis]:
-    """A running throwaway Redis; stopped and removed on exit."""
-    server = LocalRedis.throwaway()
+def local_redis(*args: str) -> Iterator[LocalRedis]:
+    """A running throwaway Redis (with more redis-server options); stopped and removed on exit."""
+    server = LocalRedis.throwaway(args=args)
     try:
         server.start()
         yield server

@@ -20,7 +20,7 @@ from app.accounts.password_change import PasswordChange
 from app.accounts.refresh import Refresh
 from app.accounts.registration import Registration
 from app.accounts.sessions import Sessions
-from app.stores.ratelimit import LoginLimiter
+from app.stores.ratelimit import LoginLimiter, RegistrationLimiter
 from app.stores.refresh_marks import UsedMarks
 
 
@@ -49,7 +49,7 @@ async def open_accounts(app: Sanic[Any, Any]) -> None:
         sessions=sessions,
         password_change=PasswordChange(ctx.db, limiter, sessions),
         admin=AccountAdmin(ctx.db, sessions),
-        registration=Registration(ctx.db),
+        registration=Registration(ctx.db, RegistrationLimiter(ctx.redis, prefix=prefix)),
     )
     await passwords.warm_up()
 

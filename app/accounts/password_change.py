@@ -1,9 +1,10 @@
-"""Changing the password: every earlier session and token of the user ends, a new one starts."""
+"""Changing the password: every earlier session and token of the user ends, a new one starts,
+atomically with the change."""
 
 from __future__ import annotations
 
 from app import passwords
-from app.accounts.login import check_rate
+from app.accounts.login import count_attempt
 from app.accounts.responses import TokenResponse
 from app.accounts.sessions import ClientInfo, Sessions
 from app.db import Database
@@ -12,6 +13,8 @@ from app.policy import check_new_password
 from app.stores import users as user_rows
 from app.stores.ratelimit import LoginLimiter
 from app.tokens import AccessClaims
+
+GONE = "The account no longer exists or is disabled."
 
 
 class PasswordChange:
@@ -26,8 +29,10 @@ class PasswordChange:
         check_new_password(claims.username, new)
         user = await user_rows.by_id(self.db, claims.sub)
         if user is None or user["disabled_at"] is not None:
-            raise InvalidToken("The account no longer exists or is disabled.")
-        await check_rate(self.limiter, user["username"], client)
+            raise InvalidToken(GONE)
+        # Only guesses from the caller's own address count: an attacker elsewhere can't block
+        # the owner's password change, a thief of the access token gets ten tries.
+        await count_attempt(self.limiter, user["username"], client, authenticated=True)
         ok, _ = await passwords.verify_password(user["password_hash"], current)
         if ok:
             new_hash: str | None = await passwords.hash_password(new)
@@ -36,7 +41,14 @@ class PasswordChange:
             # the caller knows the password now in force; finish the job.
             new_hash = None
         else:
-            await self.limiter.failed(user["username"], client.ip)
             raise WrongPassword()
-        await self.sessions.end_all(claims.sub, "password_changed", password_hash=new_hash)
-        return await self.sessions.start(claims.sub, user["username"], claims.scope, client)
+        tokens = await self.sessions.restart(
+            user, claims.scope, client, verified_hash=user["password_hash"], new_hash=new_hash
+        )
+        if tokens is None:  # disabled, or the password changed again, meanwhile
+            now = await user_rows.by_id(self.db, claims.sub)
+            if now is None or now["disabled_at"] is not None:
+                raise InvalidToken(GONE)
+            raise WrongPassword()
+        await self.limiter.succeeded(user["username"], client.ip, authenticated=True)
+        return tokens

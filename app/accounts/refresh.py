@@ -1,21 +1,16 @@
-"""Refresh-token rotation: a refresh token is exchanged for a new pair exactly once, and a
-token used again after its successor is theft that revokes the session."""
+"""Refresh-token rotation: each refresh token has exactly one successor. A retry of a token
+whose successor is still unused, within REFRESH_REUSE_GRACE, gets that same pair again; a
+token used once its successor was, or later, is theft that revokes the session."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
+import asyncpg
+
 from app.accounts.responses import TokenResponse, issue_pair
-from app.accounts.rotation import (
-    IN_FLIGHT_POLL,
-    ROTATE_TIMEOUT,
-    RefreshState,
-    Verdict,
-    judge,
-    stale_at,
-)
+from app.accounts.rotation import RefreshState, Verdict, judge
 from app.accounts.sessions import ClientInfo, Sessions
 from app.config import Settings
 from app.db import Database
@@ -23,12 +18,11 @@ from app.errors import InvalidGrant
 from app.scopes import resolve_scope
 from app.stores import sessions as session_rows
 from app.stores.refresh_marks import UsedMarks
-from app.tokens import TokenError, Tokens, new_id
+from app.tokens import RefreshClaims, TokenError, Tokens
 
 log = logging.getLogger("app.accounts")
 
 ENDED = "The session of this refresh token has ended."
-JUST_USED = "This refresh token was just used; use the newest one."
 REUSED = "This refresh token was already used; the session has been revoked."
 
 
@@ -50,89 +44,83 @@ class Refresh:
     async def refresh(
         self, refresh_token: str, client: ClientInfo, scope: str | None = None
     ) -> TokenResponse:
-        """Exchange a refresh token for a new pair, exactly once.
+        """Exchange a refresh token for its one successor pair.
 
-        The Redis mark (SET NX on the `jti`) turns concurrent duplicates away cheaply; the
-        compare-and-set on the session row in PostgreSQL is what guarantees exactly one
-        winner. If anything fails before the row moves, the mark is undone, so the token
-        stays usable.
+        The successor's `jti` is derived from the token's, and its times are recorded with the
+        rotation, so every answer for one token (the winner of a race, a retry after a lost
+        response) is the same pair; the compare-and-set on the session row in PostgreSQL
+        decides who rotates. The Redis mark only says that the token was used before: such a
+        request first asks PostgreSQL what became of it instead of queueing on the row.
+        Nothing is spent before the row moves, so a failure (503) leaves the token usable.
         """
         try:
             claims = self.tokens.verify_refresh(refresh_token)
         except TokenError as error:
             raise InvalidGrant(f"The refresh token is invalid: {error}.") from None
         if scope:
-            # Before anything is spent: an error answer must leave the token usable.
+            # Before anything is written: an error answer must leave the token usable.
             granted = await session_rows.scope_of(self.db, claims.sid)
             resolve_scope(scope, granted or "")
         now = int(time.time())
-        marked_at = await self.marks.mark(claims.jti, claims.exp - now, time.time())
-        if marked_at is not None:
-            # Someone marked it first: wait for their outcome (bounded); go on only if the
-            # mark turns out to be a leftover of a failed attempt.
-            await self._wait_for_holder(claims.sid, claims.jti, marked_at)
+        successor = self.tokens.successor_jti(claims.jti)
+        if await self.marks.mark(claims.jti, claims.exp - now, time.time()) is not None:
+            settled = await self._settled(claims, successor, now)
+            if settled is not None:
+                return settled
+        row = await session_rows.rotate(
+            self.db,
+            sid=claims.sid,
+            jti=claims.jti,
+            new_jti=successor,
+            now=now,
+            scope=scope or None,
+            user_agent=client.user_agent,
+            ip=client.ip,
+        )
+        if row is not None:
+            return self._pair(claims, successor, row, now)
+        settled = await self._settled(claims, successor, now)
+        if settled is None:  # still current, yet the row did not move
+            raise InvalidGrant(ENDED)
+        return settled
 
-        new_jti = new_id()
-        try:
-            async with asyncio.timeout(ROTATE_TIMEOUT):
-                row = await session_rows.rotate(
-                    self.db,
-                    sid=claims.sid,
-                    jti=claims.jti,
-                    new_jti=new_jti,
-                    user_agent=client.user_agent,
-                    ip=client.ip,
-                )
-        except BaseException:
-            await self._undo_mark(claims.jti)
-            raise
-        if row is None:
-            await self._refuse(await self._verdict(claims.sid, claims.jti), claims.sid)
-            raise InvalidGrant(ENDED)  # still current, yet the row did not move
+    async def _settled(
+        self, claims: RefreshClaims, successor: str, now: int
+    ) -> TokenResponse | None:
+        """The answer for a token that something else may have rotated already: its pair
+        again, or a refusal; None while it is still the session's current token."""
+        row = await session_rows.refresh_state(
+            self.db,
+            sid=claims.sid,
+            jti=claims.jti,
+            grace_seconds=self.settings.refresh_reuse_grace,
+        )
+        state = (
+            None if row is None else RefreshState(row["is_current"], row["in_grace"], row["ended"])
+        )
+        verdict = judge(state)
+        if verdict is Verdict.CURRENT:
+            return None
+        if verdict is Verdict.RETRY:
+            assert row is not None
+            return self._pair(claims, successor, row, now)
+        if verdict is Verdict.REUSED:
+            await self.sessions.end([claims.sid], reason="refresh_token_reuse")
+            log.warning("refresh token reuse in session %s: session revoked", claims.sid)
+            raise InvalidGrant(REUSED)
+        raise InvalidGrant(ENDED)
 
-        session_scope = row["scope"]
+    def _pair(
+        self, claims: RefreshClaims, successor: str, row: asyncpg.Record, now: int
+    ) -> TokenResponse:
         return issue_pair(
             self.tokens,
             user_id=claims.sub,
             username=row["username"],
             sid=claims.sid,
-            scope=resolve_scope(scope, session_scope) if scope else session_scope,
-            refresh_jti=new_jti,
+            scope=row["scope"],
+            refresh_jti=successor,
             session_expires=int(row["expires_at"].timestamp()),
+            issued_at=int(row["issued_at"]),
             now=now,
         )
-
-    async def _verdict(self, sid: str, jti: str) -> Verdict:
-        row = await session_rows.refresh_state(
-            self.db, sid=sid, jti=jti, grace_seconds=self.settings.refresh_reuse_grace
-        )
-        state = None if row is None else RefreshState(**dict(row))
-        return judge(state)
-
-    async def _refuse(self, verdict: Verdict, sid: str) -> None:
-        """Raise for a token that is no longer current; return if it is."""
-        if verdict is Verdict.ENDED:
-            raise InvalidGrant(ENDED)
-        if verdict is Verdict.JUST_USED:
-            raise InvalidGrant(JUST_USED)
-        if verdict is Verdict.REUSED:
-            await self.sessions.end([sid], reason="refresh_token_reuse")
-            log.warning("refresh token reuse in session %s: session revoked", sid)
-            raise InvalidGrant(REUSED)
-
-    async def _wait_for_holder(self, sid: str, jti: str, marked_at: float) -> None:
-        """Another request holds the used mark: wait until it rotates the session (then this
-        one is refused like any used token) or until the mark is stale (then go on)."""
-        deadline = stale_at(marked_at, time.time())
-        while True:
-            await self._refuse(await self._verdict(sid, jti), sid)
-            if time.time() >= deadline:
-                log.info("refresh token %s: stale used mark, taking it over", jti)
-                return
-            await asyncio.sleep(IN_FLIGHT_POLL)
-
-    async def _undo_mark(self, jti: str) -> None:
-        try:
-            await self.marks.unmark(jti)
-        except Exception:  # noqa: BLE001 - the stale-mark rule recovers the token later
-            log.warning("could not undo the used mark of refresh token %s", jti)

@@ -34,21 +34,32 @@ def issue_pair(
     scope: str,
     refresh_jti: str,
     session_expires: int,
+    issued_at: int,
     now: int,
 ) -> TokenResponse:
-    """A new access token and the refresh token `refresh_jti`, both issued at `now`."""
-    access = tokens.issue_access(sub=user_id, sid=sid, scope=scope, username=username, now=now)
+    """The access token and the refresh token `refresh_jti` of one pair, issued at
+    `issued_at`. Everything in them follows from the arguments, so a pair issued again (a
+    retried refresh) is the same bytes; the lifetimes are counted from `now`."""
+    access = tokens.issue_access(
+        sub=user_id,
+        sid=sid,
+        scope=scope,
+        username=username,
+        now=issued_at,
+        jti=tokens.derived_id("access", refresh_jti),
+    )
     refresh = tokens.issue_refresh(
-        sub=user_id, sid=sid, jti=refresh_jti, session_expires=session_expires, now=now
+        sub=user_id, sid=sid, jti=refresh_jti, session_expires=session_expires, now=issued_at
     )
     if refresh.exp <= now:
         raise InvalidGrant("The session has reached its maximum age; log in again.")
+    # never more than the configured lifetimes, even for a pair issued a second ahead
     return TokenResponse(
         access_token=access.token,
         token_type="Bearer",
-        expires_in=tokens.access_ttl,
+        expires_in=max(0, min(access.exp - now, tokens.access_ttl)),
         refresh_token=refresh.token,
-        refresh_expires_in=refresh.exp - now,
+        refresh_expires_in=min(refresh.exp - now, tokens.refresh_ttl),
         scope=scope,
         account_id=user_id,
         session_id=sid,

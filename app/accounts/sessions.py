@@ -14,14 +14,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import asyncpg
+
 from app.accounts.responses import TokenResponse, issue_pair
 from app.config import Settings
-from app.db import Database
+from app.db import Database, Queryable
 from app.errors import NotFound
 from app.revocation import Revocations
 from app.stores import sessions as session_rows
 from app.stores import users as user_rows
 from app.tokens import AccessClaims, RefreshClaims, TokenError, Tokens, new_id
+
+
+def issued_after(cut: datetime | None, now: int) -> int:
+    """When to date a user's new tokens: now, or just past their last cut-off if that is not
+    earlier (the same second, or a host whose clock runs ahead wrote it). A cut-off refuses
+    every token issued at or before it, so a token issued after one is never caught by it."""
+    return now if cut is None else max(now, int(cut.timestamp()) + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,36 +49,60 @@ class Sessions:
         self.revocations = revocations
 
     async def start(
-        self, user_id: str, username: str, scope: str, client: ClientInfo
-    ) -> TokenResponse:
+        self,
+        user: asyncpg.Record,
+        scope: str,
+        client: ClientInfo,
+        *,
+        password_hash: str | None = None,
+        tx: Queryable | None = None,
+    ) -> TokenResponse | None:
+        """A new session for `user` as read and verified (its hash `password_hash`, by default
+        the one read; its cut-off as read), with `scope` within its current scopes; None when
+        the user changed meanwhile (a password change, a disable, a log out everywhere)."""
         now = int(time.time())
         sid, jti = new_id(), new_id()
         expires = now + self.settings.session_max_age
-        await session_rows.create(
-            self.db,
+        cut = user["tokens_valid_after"]
+        granted = await session_rows.create(
+            tx or self.db,
             sid=sid,
-            user_id=user_id,
+            user_id=str(user["id"]),
             scope=scope,
             jti=jti,
             expires_at=datetime.fromtimestamp(expires, UTC),
             user_agent=client.user_agent,
             ip=client.ip,
+            password_hash=password_hash or user["password_hash"],
+            cut=cut,
         )
+        if granted is None:
+            return None
         return issue_pair(
             self.tokens,
-            user_id=user_id,
-            username=username,
+            user_id=str(user["id"]),
+            username=user["username"],
             sid=sid,
-            scope=scope,
+            scope=granted,
             refresh_jti=jti,
             session_expires=expires,
+            issued_at=issued_after(cut, now),
             now=now,
         )
 
     async def end(self, sids: list[str], *, reason: str) -> None:
+        """End sessions; only what changed is published to the workers: a session this call
+        ended, or one ended recently whose Redis mark is missing (a retry after a failed Redis
+        step). Ending an ended session again (RFC 7009 with an old token) costs no publish."""
+        changed = []
         for sid in sids:
-            await session_rows.revoke(self.db, sid, reason)
-        await self.revocations.revoke(sids)
+            if await session_rows.revoke(self.db, sid, reason):
+                changed.append(sid)
+            elif await session_rows.ended_within(
+                self.db, sid, self.revocations.revoked_ttl
+            ) and not await self.revocations.is_session_marked(sid):
+                changed.append(sid)
+        await self.revocations.revoke(changed)
 
     async def end_own(self, user_id: str, sid: str) -> None:
         """DELETE /auth/sessions/{id}: another user's session is as unknown as a missing one."""
@@ -77,27 +110,48 @@ class Sessions:
             raise NotFound("No such session.")
         await self.end([sid], reason="ended_by_user")
 
-    async def end_all(
-        self,
-        user_id: str,
-        reason: str,
-        *,
-        password_hash: str | None = None,
-        disable: bool = False,
-    ) -> None:
-        """End every session of the user and refuse every access token issued before now."""
+    async def end_all(self, user_id: str, reason: str, *, disable: bool = False) -> None:
+        """End every session of the user and refuse every access token issued until now."""
         now = int(time.time())
         async with self.db.transaction() as tx:
-            if password_hash is not None:
-                await user_rows.set_password_hash(tx, user_id, password_hash)
             if disable:
                 await user_rows.set_disabled(tx, user_id, True)
             await user_rows.set_tokens_valid_after(tx, user_id, datetime.fromtimestamp(now, UTC))
-            await session_rows.revoke_all(tx, user_id, reason)
-            # Every session ended within a revocation's lifetime: this call's, and those of
-            # an earlier attempt whose Redis step failed.
-            sids = await session_rows.recently_revoked(tx, user_id, self.revocations.revoked_ttl)
+            sids = await self._end_in(tx, user_id, reason)
         await self.revocations.revoke(sids, user_id=user_id, not_before=now)
+
+    async def restart(
+        self,
+        user: asyncpg.Record,
+        scope: str,
+        client: ClientInfo,
+        *,
+        verified_hash: str,
+        new_hash: str | None,
+    ) -> TokenResponse | None:
+        """A password change: set `new_hash` (None: keep the password, a retry completing an
+        earlier change), end every session and refuse every token issued until now, and start
+        one new session, all in one transaction and only while the password is still the one
+        verified and the user not disabled. None when the user changed meanwhile."""
+        now = int(time.time())
+        cut = datetime.fromtimestamp(now, UTC)
+        user_id = str(user["id"])
+        async with self.db.transaction() as tx:
+            changed = await user_rows.cut_off_with_password(
+                tx, user_id, verified_hash, new_hash, cut
+            )
+            if changed is None:
+                return None
+            sids = await self._end_in(tx, user_id, "password_changed")
+            tokens = await self.start(changed, scope, client, tx=tx)
+        await self.revocations.revoke(sids, user_id=user_id, not_before=now)
+        return tokens
+
+    async def _end_in(self, tx: Queryable, user_id: str, reason: str) -> list[str]:
+        await session_rows.revoke_all(tx, user_id, reason)
+        # Every session ended within a revocation's lifetime: this call's, and those of an
+        # earlier attempt whose Redis step failed.
+        return await session_rows.recently_revoked(tx, user_id, self.revocations.revoked_ttl)
 
     async def revoke_token(self, token: str, hint: str | None) -> None:
         """RFC 7009: end the session a token of ours belongs to; anything else is ignored."""

@@ -86,12 +86,18 @@ def _scope(body: dict[str, Any]) -> str | None:
 @openapi.definition(
     summary="Create an account",
     body=json_body(_NEW_ACCOUNT),
-    response=answers((201, _ACCOUNT, "Created"), (409, ERROR, "Taken")),
+    response=answers(
+        (201, _ACCOUNT, "Created"),
+        (409, ERROR, "Taken"),
+        (429, ERROR, "Too many registrations from this address (see Retry-After)"),
+    ),
 )
-async def register(request: Request, registration: Registration) -> HTTPResponse:
+async def register(
+    request: Request, registration: Registration, client: ClientInfo
+) -> HTTPResponse:
     body = read_json(request)
     username, password = _username(body), _password(body)
-    account = await registration.register(username, password)
+    account = await registration.register(username, password, client.ip)
     return json(
         {"id": account.id, "username": account.username, "created_at": iso(account.created_at)},
         status=201,

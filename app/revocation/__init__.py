@@ -8,11 +8,19 @@ its data), and it publishes revocations and waits until every worker has applied
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
+from redis.asyncio import Redis
 from sanic import Sanic
 
+from app.config import Settings
+from app.db import Queryable
+from app.errors import ServiceUnavailable
+from app.redis import open_redis
 from app.revocation.feed import ACK_TIMEOUT, RevocationFeed
 from app.revocation.messages import Revocation
 from app.revocation.mirror import RevocationMirror
@@ -45,9 +53,15 @@ class Revocations:
         """From Redis; if Redis lost its data (restart, flush), rebuild it first."""
         revoked = await self.store.is_revoked(claims)
         if revoked is None:
-            await self.rebuild.rebuild()
+            await self.rebuild.rebuild()  # PostgreSQL down: it raises, and the answer is a 503
             revoked = await self.store.is_revoked(claims)
-        return bool(revoked)
+        if revoked is None:  # lost again at once: no answer can be trusted
+            raise ServiceUnavailable("The revocation state is being rebuilt; try again.")
+        return revoked
+
+    async def is_session_marked(self, sid: str) -> bool:
+        """Whether Redis holds the revocation of session `sid`."""
+        return await self.store.is_session_revoked(sid)
 
     async def revoke(
         self, sids: list[str], *, user_id: str | None = None, not_before: int | None = None
@@ -76,16 +90,40 @@ class Revocations:
                 )
 
 
-async def open_revocations(app: Sanic[Any, Any]) -> None:
-    settings = app.ctx.settings
+def build_revocations(settings: Settings, redis: Redis, db: Queryable) -> Revocations:
     store = RevocationStore(
-        app.ctx.redis, prefix=settings.redis_key_prefix, access_ttl=settings.access_token_ttl
+        redis,
+        prefix=settings.redis_key_prefix,
+        access_ttl=settings.access_token_ttl,
+        clock_skew=settings.clock_skew,
     )
     mirror = RevocationMirror(store.revoked_ttl)
-    rebuild = Rebuilder(app.ctx.db, store)
+    rebuild = Rebuilder(db, store)
     feed = RevocationFeed(settings.redis_url, store, mirror, rebuild)
-    app.ctx.revocations = Revocations(store, mirror, feed, rebuild)
-    feed.start()
+    return Revocations(store, mirror, feed, rebuild)
+
+
+async def open_revocations(app: Sanic[Any, Any]) -> None:
+    app.ctx.revocations = build_revocations(app.ctx.settings, app.ctx.redis, app.ctx.db)
+    app.ctx.revocations.feed.start()
+
+
+@contextlib.asynccontextmanager
+async def standalone_revocations(settings: Settings, db: Queryable) -> AsyncIterator[Revocations]:
+    """Revocations for a process that is no worker (the command line): its feed follows the
+    workers' until it is done, so that what it revokes is acknowledged like a worker's."""
+    redis = open_redis(settings.redis_url, max_connections=4)
+    revocations = build_revocations(settings, redis, db)
+    revocations.feed.start()
+    try:
+        for _ in range(100):  # up to 5 s for the feed to be subscribed (its acks reach us)
+            if revocations.mirror.trusted:
+                break
+            await asyncio.sleep(0.05)
+        yield revocations
+    finally:
+        await revocations.feed.stop()
+        await redis.aclose()
 
 
 async def close_revocations(app: Sanic[Any, Any]) -> None:

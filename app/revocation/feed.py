@@ -123,9 +123,11 @@ class RevocationFeed:
                 if message is None:
                     continue
                 if message["type"] == "pong":
-                    if ping_sent is not None:
+                    # Only a copy loaded from a Redis that holds the whole state is trusted:
+                    # until the rebuild succeeds, an empty copy would accept revoked tokens.
+                    if ping_sent is not None and seeded:
                         self.mirror.trust_until(ping_sent + TRUST_WINDOW)
-                        ping_sent = None
+                    ping_sent = None
                     continue
                 await self._handle(message["channel"].decode(), message["data"].decode())
         finally:

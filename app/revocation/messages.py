@@ -1,9 +1,9 @@
 """The wire format of the revocation feed. Pure: what is published, and how it is read back.
 
 A revocation is published as one line, `<id>|<item>,<item>,...`, where an item is
-`s:<sid>` (a session ended) or `u:<user id>:<not before>` (the user's tokens issued before
-that second are refused). An acknowledgement is the revocation's id alone, on its own
-channel. Items of an unknown kind are skipped, so that a newer writer can add kinds.
+`s:<sid>` (a session ended) or `u:<user id>:<not before>` (the user's tokens issued until
+that second, it included, are refused). An acknowledgement is the revocation's id alone, on
+its own channel. Items of an unknown kind are skipped, so that a newer writer can add kinds.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ class RevocationMirror:
         if claims.sid in self._sessions:
             return True
         entry = self._not_before.get(claims.sub)
-        return entry is not None and claims.iat < entry[0]
+        return entry is not None and claims.iat <= entry[0]
 
     def revoke_session(self, sid: str, ttl: float | None = None) -> None:
         self._sessions[sid] = time.time() + (self.ttl if ttl is None else ttl)

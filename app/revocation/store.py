@@ -14,23 +14,21 @@ from redis.asyncio import Redis
 from app.revocation import messages
 from app.tokens import AccessClaims
 
-# Clock skew between the servers that issue and check tokens, added to every revocation TTL.
-SKEW = 60
 
-
-def revoked_ttl(access_ttl: int) -> int:
-    """How long a revocation matters: every access token issued before it is dead by then."""
-    return access_ttl + SKEW
+def revoked_ttl(access_ttl: int, clock_skew: int) -> int:
+    """How long a revocation matters: every access token issued before it is dead by then,
+    even one from a host whose clock ran `clock_skew` ahead."""
+    return access_ttl + clock_skew
 
 
 class RevocationStore:
-    def __init__(self, redis: Redis, *, prefix: str, access_ttl: int):
+    def __init__(self, redis: Redis, *, prefix: str, access_ttl: int, clock_skew: int):
         self.redis = redis
         self._session = f"{prefix}revoked:sid:"
         self._not_before = f"{prefix}notbefore:user:"
         self._seeded = f"{prefix}revocations:seeded"
         self.events, self.acks = messages.channels(prefix)
-        self.revoked_ttl = revoked_ttl(access_ttl)
+        self.revoked_ttl = revoked_ttl(access_ttl, clock_skew)
 
     def session_key(self, sid: str) -> str:
         return self._session + sid
@@ -52,14 +50,18 @@ class RevocationStore:
     async def acknowledge(self, revocation_id: str) -> None:
         await self.redis.publish(self.acks, messages.encode_ack(revocation_id))
 
+    async def is_session_revoked(self, sid: str) -> bool:
+        return bool(await self.redis.exists(self.session_key(sid)))
+
     async def is_revoked(self, claims: AccessClaims) -> bool | None:
-        """One round trip: is the token's session revoked, or was it issued before its user's
-        "not before" (a password change, log out everywhere, a disabled account)? None when
-        Redis has lost its revocation state (see `is_seeded`): rebuild it, then ask again."""
+        """One round trip: is the token's session revoked, or was it issued at or before its
+        user's "not before" (a password change, log out everywhere, a disabled account, a scope
+        removed)? None when Redis has lost its revocation state (see `is_seeded`): rebuild it,
+        then ask again."""
         session, not_before, seeded = await self.redis.mget(
             self.session_key(claims.sid), self.user_key(claims.sub), self._seeded
         )
-        if session is not None or (not_before is not None and claims.iat < int(not_before)):
+        if session is not None or (not_before is not None and claims.iat <= int(not_before)):
             return True
         return False if seeded is not None else None
 

@@ -19,10 +19,22 @@ async def create(
     expires_at: datetime,
     user_agent: str | None,
     ip: str | None,
-) -> None:
-    await db.execute(
+    password_hash: str,
+    cut: datetime | None,
+) -> str | None:
+    """Start a session, but only while the user is as the caller verified it: this password
+    hash, not disabled, tokens cut off at `cut` (None: never). The session gets `scope` within
+    the user's current scopes; that scope, or None when the user changed meanwhile."""
+    granted: str | None = await db.fetchval(
         "INSERT INTO sessions (id, user_id, scope, current_jti, expires_at, user_agent, ip)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        " SELECT $1, u.id, scope_intersect(u.scope, $3), $4, $5, $6, $7 FROM users u"
+        " WHERE u.id = $2 AND u.password_hash = $8 AND u.disabled_at IS NULL"
+        " AND u.tokens_valid_after IS NOT DISTINCT FROM $9"
+        # The user's row locked: a password change, disable or log out everywhere either
+        # commits first (and the conditions above, checked again, fail), or waits for this
+        # session and then ends it.
+        " FOR SHARE OF u"
+        " RETURNING scope",
         sid,
         user_id,
         scope,
@@ -30,7 +42,18 @@ async def create(
         expires_at,
         user_agent,
         ip,
+        password_hash,
+        cut,
     )
+    return granted
+
+
+# What a rotation's pair is made of: the same columns whether it was just rotated or is read
+# back for a retry, so that both answers are the same bytes.
+_PAIR = (
+    "s.user_id, coalesce(s.rotated_scope, s.scope) AS scope, s.expires_at, u.username,"
+    " extract(epoch FROM s.rotated_at)::bigint AS issued_at"
+)
 
 
 async def rotate(
@@ -39,24 +62,35 @@ async def rotate(
     sid: str,
     jti: str,
     new_jti: str,
+    now: int,
+    scope: str | None,
     user_agent: str | None,
     ip: str | None,
 ) -> asyncpg.Record | None:
-    """Compare-and-set the session's refresh token: only the current `jti` moves it on.
+    """Compare-and-set the session's refresh token: only the current `jti` moves it on, to
+    `new_jti`, issued at `now` (or just after the user's last cut-off, if that is later).
 
-    Of any number of concurrent calls with one `jti`, exactly one gets a row. None when the
-    token is not the current one, or the session is revoked or expired, or the user disabled.
+    The session keeps only the scopes its user still has; the pair gets those, narrowed to
+    `scope` when given. Of any number of concurrent calls with one `jti`, exactly one gets a
+    row. None when the token is not the current one, the session is revoked or expired, or
+    the user disabled.
     """
     return await db.fetchrow(
-        "UPDATE sessions s SET current_jti = $3, previous_jti = $2, rotated_at = now(),"
-        " last_used_at = now(), user_agent = coalesce($4, s.user_agent), ip = coalesce($5, s.ip)"
+        "UPDATE sessions s SET current_jti = $3, previous_jti = $2,"
+        " rotated_at = to_timestamp(greatest($4::bigint,"
+        " coalesce(floor(extract(epoch FROM u.tokens_valid_after))::bigint + 1, 0))),"
+        " scope = scope_intersect(s.scope, u.scope),"
+        " rotated_scope = scope_intersect(scope_intersect(s.scope, u.scope), $5),"
+        " last_used_at = now(), user_agent = coalesce($6, s.user_agent), ip = coalesce($7, s.ip)"
         " FROM users u"
         " WHERE s.id = $1 AND s.current_jti = $2 AND s.revoked_at IS NULL"
         " AND s.expires_at > now() AND u.id = s.user_id AND u.disabled_at IS NULL"
-        " RETURNING s.user_id, s.scope, s.expires_at, u.username",
+        f" RETURNING {_PAIR}",
         sid,
         jti,
         new_jti,
+        now,
+        scope,
         user_agent,
         ip,
     )
@@ -65,11 +99,13 @@ async def rotate(
 async def refresh_state(
     db: Queryable, *, sid: str, jti: str, grace_seconds: int
 ) -> asyncpg.Record | None:
-    """What a refresh that did not go through should make of `jti` in session `sid`."""
+    """What a refresh that did not rotate should make of `jti` in session `sid`, and the pair
+    of the session's latest rotation."""
     return await db.fetchrow(
         "SELECT s.current_jti = $2 AS is_current,"
         " s.previous_jti = $2 AND s.rotated_at > now() - make_interval(secs => $3) AS in_grace,"
-        " s.revoked_at IS NOT NULL OR s.expires_at <= now() OR u.disabled_at IS NOT NULL AS ended"
+        " s.revoked_at IS NOT NULL OR s.expires_at <= now() OR u.disabled_at IS NOT NULL"
+        f" AS ended, {_PAIR}"
         " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
         sid,
         jti,
@@ -86,6 +122,18 @@ async def revoke(db: Queryable, sid: str, reason: str) -> bool:
         reason,
     )
     return status != "UPDATE 0"
+
+
+async def ended_within(db: Queryable, sid: str, seconds: int) -> bool:
+    """Whether the session ended in the last `seconds`: its access tokens may still live."""
+    return bool(
+        await db.fetchval(
+            "SELECT true FROM sessions WHERE id = $1"
+            " AND revoked_at > now() - make_interval(secs => $2)",
+            sid,
+            float(seconds),
+        )
+    )
 
 
 async def is_active_for(db: Queryable, sid: str, user_id: str) -> bool:

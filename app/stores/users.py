@@ -26,25 +26,55 @@ async def create(db: Queryable, username: str, password_hash: str, scope: str) -
     return row
 
 
+_USER = "id, username, password_hash, scope, disabled_at, tokens_valid_after"
+
+
 async def by_username(db: Queryable, username: str) -> asyncpg.Record | None:
-    return await db.fetchrow(
-        "SELECT id, username, password_hash, scope, disabled_at FROM users"
-        " WHERE lower(username) = lower($1)",
-        username,
-    )
-
-
-async def set_password_hash(db: Queryable, user_id: str, password_hash: str) -> None:
-    await db.execute(
-        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
-        user_id,
-        password_hash,
-    )
+    """The user of a normalised username (see `app.policy.normalise_username`)."""
+    return await db.fetchrow(f"SELECT {_USER} FROM users WHERE lower(username) = $1", username)
 
 
 async def by_id(db: Queryable, user_id: str) -> asyncpg.Record | None:
+    return await db.fetchrow(f"SELECT {_USER} FROM users WHERE id = $1", user_id)
+
+
+async def rehash(db: Queryable, user_id: str, verified_hash: str, new_hash: str) -> bool:
+    """Replace the hash a login verified by a rehash of the same password, unless the password
+    changed meanwhile (compare-and-set)."""
+    status = await db.execute(
+        "UPDATE users SET password_hash = $3, updated_at = now()"
+        " WHERE id = $1 AND password_hash = $2",
+        user_id,
+        verified_hash,
+        new_hash,
+    )
+    return status != "UPDATE 0"
+
+
+async def cut_off_with_password(
+    db: Queryable, user_id: str, verified_hash: str, new_hash: str | None, cut: datetime
+) -> asyncpg.Record | None:
+    """Set a new password (or keep it, `new_hash` None) and cut off every token issued until
+    `cut`, only while the password is still the one verified and the user not disabled."""
     return await db.fetchrow(
-        "SELECT id, username, password_hash, scope, disabled_at FROM users WHERE id = $1", user_id
+        "UPDATE users SET password_hash = coalesce($3, password_hash),"
+        " tokens_valid_after = $4, updated_at = now()"
+        f" WHERE id = $1 AND password_hash = $2 AND disabled_at IS NULL RETURNING {_USER}",
+        user_id,
+        verified_hash,
+        new_hash,
+        cut,
+    )
+
+
+async def set_scope(db: Queryable, user_id: str, scope: str, cut: datetime | None) -> None:
+    """The user's scopes from now on; `cut` also cuts off the tokens issued until then."""
+    await db.execute(
+        "UPDATE users SET scope = $2, tokens_valid_after = coalesce($3, tokens_valid_after),"
+        " updated_at = now() WHERE id = $1",
+        user_id,
+        scope,
+        cut,
     )
 
 

@@ -11,7 +11,8 @@ It imports nothing of the server, and installs on its own (`pip install ./client
   call, and no request ever sends a refresh token this client has already rotated (the
   server would take that as theft and end the session).
 - A refused refresh raises `SessionExpired` and clears the tokens; a 503 is retried after
-  its Retry-After a bounded number of times; anything else is an ordinary httpx answer.
+  its Retry-After, and a refresh whose answer was lost (timeout, reset) with the same token,
+  a bounded number of times; anything else is an ordinary httpx answer.
 - `on_tokens` receives every new token response (to persist it); `tokens=` resumes from one.
 - `BearerAuth` is the `httpx.Auth` underneath, usable with any `httpx.AsyncClient`.
 """

@@ -110,14 +110,23 @@ class TokenManager:
             )
 
     async def _post_refresh(self, refresh_token: str) -> httpx.Response:
+        """POST the refresh, again with the same token after a 503 or a transport failure (a
+        timeout, a reset connection): the server answers a retry with the same successor pair,
+        so a lost answer never ends the session."""
         for attempt in range(self.max_retries + 1):
             self.refreshes += 1
-            if self.oauth:
-                data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-                response = await self.http.post("/auth/token", data=data)
-            else:
-                body = {"refresh_token": refresh_token}
-                response = await self.http.post("/auth/refresh", json=body)
+            try:
+                if self.oauth:
+                    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+                    response = await self.http.post("/auth/token", data=data)
+                else:
+                    body = {"refresh_token": refresh_token}
+                    response = await self.http.post("/auth/refresh", json=body)
+            except httpx.TransportError:
+                if attempt == self.max_retries:
+                    raise
+                await asyncio.sleep(min(0.1 * 2**attempt, self.max_retry_after))
+                continue
             if response.status_code != 503 or attempt == self.max_retries:
                 return response
             # A 503 did not spend the token (the server guarantees it): retry the same one.

@@ -241,24 +241,7 @@ async def test_password_change_is_refused_on_every_worker(server: str) -> None:
 
 async def test_admin_disable_is_refused_on_every_worker(server: str) -> None:
     admin = new_username("admin")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app.cli",
-        "create-user",
-        admin,
-        "--admin",
-        "--password-stdin",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=support.server_env(),
-        cwd=support.ROOT,
-    )
-    out, err = await asyncio.wait_for(
-        process.communicate((ADMIN_PASSWORD + "\n").encode()), timeout=60
-    )
-    assert process.returncode == 0, (out, err)
+    await run_cli("create-user", admin, "--admin", "--password-stdin", stdin=ADMIN_PASSWORD)
     admin_tokens = await login(server, admin, ADMIN_PASSWORD)
     assert "admin" in admin_tokens["scope"].split()
 
@@ -277,3 +260,51 @@ async def test_admin_disable_is_refused_on_every_worker(server: str) -> None:
     # the admin's own token still works on every worker
     answers = await brand_new_connections(server, admin_tokens["access_token"], 10)
     assert all(r.status_code == 200 for _, r in answers), [r.text for _, r in answers]
+
+
+async def test_removing_a_scope_is_refused_on_every_worker_and_later_refreshes_narrow(
+    server: str,
+) -> None:
+    """`set-scope` from the command line: the removed scope's live tokens stop at once on
+    every worker (as a revocation does), the session lives on, and its next refresh issues
+    only the scopes the account still has."""
+    admin = new_username("demoted")
+    await run_cli("create-user", admin, "--admin", "--password-stdin", stdin=ADMIN_PASSWORD)
+    tokens = await login(server, admin, ADMIN_PASSWORD)
+    assert "admin" in tokens["scope"].split()
+    await warm_up(server, tokens)
+
+    async def demote(http: httpx.AsyncClient) -> httpx.Response:
+        await run_cli("set-scope", admin, "notes:read notes:write")
+        return await http.get("/health/live")
+
+    await revoke_and_probe(server, "scope removed", [tokens], demote, 200)
+    async with client(server) as http:
+        response = await http.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+        assert response.status_code == 200, response.text
+        narrowed = response.json()
+        assert narrowed["scope"] == "notes:read notes:write"
+        assert narrowed["session_id"] == tokens["session_id"]
+        admin_route = await http.post(
+            f"/api/admin/users/{admin}/enable", headers=bearer(narrowed["access_token"])
+        )
+        assert admin_route.status_code == 403, admin_route.text
+        notes = await http.get("/api/notes", headers=bearer(narrowed["access_token"]))
+        assert notes.status_code == 200, notes.text
+
+
+async def run_cli(*args: str, stdin: str = "") -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=support.server_env(),
+        cwd=support.ROOT,
+    )
+    out, err = await asyncio.wait_for(process.communicate((stdin + "\n").encode()), timeout=60)
+    assert process.returncode == 0, (args, out, err)
+    return out.decode()

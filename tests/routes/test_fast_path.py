@@ -10,7 +10,6 @@ in this process sharing them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 import uuid
@@ -24,6 +23,7 @@ from redis.asyncio import Redis
 from app.revocation.feed import TRUST_WINDOW
 from app.tokens import AccessClaims
 from tests.support import REDIS_PREFIX, REDIS_URL, RUN_ID, Api
+from tests.support.monitor import RedisCommands
 
 PASSWORD = "correct horse"
 NEW_PASSWORD = "battery staple 42"
@@ -102,47 +102,6 @@ async def cache_on(api: Api, tokens: dict[str, Any]) -> None:
     for _ in range(2):
         await assert_me_ok(api, tokens)
     assert cached(api, tokens["access_token"])
-
-
-class RedisCommands:
-    """Every command Redis executes while open, through MONITOR on a connection of its own.
-
-    Precise where server-wide counters are not: other processes may share this Redis, but
-    only this run uses REDIS_PREFIX, and the keys tell whose command it was.
-    """
-
-    def __init__(self) -> None:
-        self.commands: list[str] = []
-
-    async def __aenter__(self) -> RedisCommands:
-        self._client = Redis.from_url(REDIS_URL, decode_responses=True)
-        self._monitor = self._client.monitor()
-        await self._monitor.__aenter__()
-        self._task = asyncio.create_task(self._collect())
-        await self.sync()
-        return self
-
-    async def _collect(self) -> None:
-        async for info in self._monitor.listen():
-            self.commands.append(info["command"])
-
-    async def sync(self) -> None:
-        """Return once every command sent before this call is in `commands`."""
-        marker = f"{REDIS_PREFIX}monitor-marker:{uuid.uuid4().hex}"
-        async with Redis.from_url(REDIS_URL) as other:
-            await other.exists(marker)
-        await wait_for(lambda: any(marker in c for c in self.commands), 5, "MONITOR marker")
-
-    def mgets_of(self, key: str) -> int:
-        return sum(1 for c in self.commands if c.split(" ", 1)[0].upper() == "MGET" and key in c)
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._task
-        with contextlib.suppress(Exception):
-            await self._monitor.__aexit__(None, None, None)
-        await self._client.aclose()
 
 
 async def feed_client_ids(redis: Redis, name: str) -> list[int]:

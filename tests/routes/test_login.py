@@ -3,6 +3,8 @@ answer for every wrong credential, scope narrowing."""
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any
 
 import pytest
@@ -130,3 +132,88 @@ async def test_overlong_password_is_refused_without_hashing(
     )
     assert_error(wrong, 401, "invalid_grant")
     assert checked == [128]
+
+
+# -- crafted input: the dummy hash's password, look-alike names, a clock ahead ----------------
+
+
+async def test_the_dummy_hashs_own_password_is_just_a_wrong_password(api: Api) -> None:
+    """Unknown users are checked against a dummy hash; its own password must not make a
+    difference (it gave a 500 for unknown users, and counted no failure)."""
+    await api.register("alice", PASSWORD)
+    crafted = "dummy password for unknown users"
+    for username in ("nobody", "alice"):
+        response = await api.request(
+            "POST", "/auth/login", json={"username": username, "password": crafted}
+        )
+        assert_error(response, 401, "invalid_grant")
+    for _ in range(9):  # counted like any wrong password: the eleventh attempt is refused
+        response = await api.request(
+            "POST", "/auth/login", json={"username": "nobody", "password": crafted}
+        )
+        assert_error(response, 401, "invalid_grant")
+    response = await api.request(
+        "POST", "/auth/login", json={"username": "nobody", "password": crafted}
+    )
+    assert_error(response, 429, "rate_limited")
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    ["alİce", "ALİCE", "al\u0131ce", "ａlice", "alice\u0307", "ALICE\u200b", " alice", "alice "],
+)
+async def test_a_look_alike_username_is_an_unknown_user(api: Api, look_alike: str) -> None:
+    """No idea of case other than ASCII maps a name onto an account: `alİce` is nobody."""
+    await api.register("alice", PASSWORD)
+    response = await api.request(
+        "POST", "/auth/login", json={"username": look_alike, "password": PASSWORD}
+    )
+    assert_error(response, 401, "invalid_grant")
+    token = await api.request(
+        "POST",
+        "/auth/token",
+        data={"grant_type": "password", "username": look_alike, "password": PASSWORD},
+    )
+    assert_error(token, 400, "invalid_grant")
+    # the real spellings, in any ASCII case, still log in
+    for spelling in ("alice", "ALICE", "Alice"):
+        await api.login(spelling, PASSWORD)
+
+
+async def test_a_look_alike_username_gets_no_fresh_failure_budget(api: Api) -> None:
+    await api.register("alice", PASSWORD)
+    for _ in range(10):
+        response = await api.request(
+            "POST", "/auth/login", json={"username": "alice", "password": "wrong password"}
+        )
+        assert_error(response, 401, "invalid_grant")
+    for spelling in ("alice", "alİce", "ALİCE"):
+        response = await api.request(
+            "POST", "/auth/login", json={"username": spelling, "password": PASSWORD}
+        )
+        assert response.status != 200, (spelling, response.text)
+
+
+async def test_a_cut_off_written_by_a_host_whose_clock_runs_ahead_spares_a_later_login(
+    api: Api, db: Any
+) -> None:
+    """Another host, its clock 5 s ahead, logs the user out everywhere; a login here right
+    after gets tokens dated past that cut-off, which work at once everywhere."""
+    first = await api.user("alice", PASSWORD)
+    ahead = int(time.time()) + 5
+    await db.execute(
+        "UPDATE users SET tokens_valid_after = to_timestamp($2) WHERE id = $1",
+        uuid.UUID(first["account_id"]),
+        ahead,
+    )
+    await api.app.ctx.revocations.revoke([], user_id=first["account_id"], not_before=ahead)
+    me = await api.request("GET", "/api/me", token=first["access_token"])
+    assert_error(me, 401, "invalid_token")  # the earlier token is cut off
+    fresh = await api.login("alice", PASSWORD)
+    assert claims(fresh["access_token"])["iat"] == ahead + 1
+    me = await api.request("GET", "/api/me", token=fresh["access_token"])
+    assert me.status == 200, me.text
+    refreshed = await api.refresh(fresh["refresh_token"])
+    assert refreshed.status == 200, refreshed.text
+    me = await api.request("GET", "/api/me", token=refreshed.json["access_token"])
+    assert me.status == 200, me.text

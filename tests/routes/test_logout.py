@@ -9,6 +9,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from app.limits import Limits
 from tests.support import REDIS_PREFIX, Api
 from tests.support.asserts import (
     access_refused,
@@ -95,11 +96,14 @@ async def test_login_right_after_logout_all_works_even_in_the_same_second(
         assert response.status == 204, response.text
         ended_at = time.time()
         fresh = await api.login("alice", PASSWORD)
+        logged_in_at = time.time()
         issued = claims(fresh["access_token"])["iat"]
+        # dated past the cut-off (at or before which every token is refused)
+        assert issued > int(ended_at), (issued, ended_at)
         await access_refused(api, tokens["access_token"])
         # the new session works: its access token, and its refresh token
         tokens = await session_works(api, fresh)
-        if issued == int(ended_at):
+        if int(logged_in_at) == int(ended_at):
             same_second_seen = True
             break
     assert same_second_seen, "never managed a login in the second of the logout-all"
@@ -165,9 +169,15 @@ async def test_redis_keys_all_expire_and_never_name_a_token(
     marker = REDIS_PREFIX + "revocations:seeded"
     assert marker in keys
     keys.remove(marker)
+    known = REDIS_PREFIX + "login:known:"
+    assert any(key.startswith(known) for key in keys), keys
     for key in keys:
         ttl = await redis.ttl(key)
         assert ttl > 0, (key, ttl)
+        if key.startswith(known):
+            # the addresses an account logged in from, for the login limiter: 30 days
+            assert ttl <= Limits().known_for, (key, ttl)
+            continue
         # nothing lives longer than the longest token it could speak of (the refresh token)
         assert ttl <= 7 * 24 * 3600 + 120, (key, ttl)
         assert "eyJ" not in key, key

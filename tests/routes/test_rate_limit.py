@@ -1,10 +1,11 @@
-"""Login rate limiting: repeated failures for one account answer 429 rate_limited with a
-Retry-After, before any password hashing, on /auth/login and /auth/token alike.
+"""Login rate limiting (policy: app/limits.py): attempts answer 429 rate_limited with a
+Retry-After once a limit is reached, before any password hashing, on /auth/login and
+/auth/token alike; one address never locks the owner out from another.
 
 The ASGI test client sends every request from one peer address ("mockserver"). To see the
-per-account limit across addresses, the tests point the client's ASGI transport at another
-peer address (`from_address`); each switch is checked through the `ip` the session list
-records, so the app really saw that address.
+limits across addresses, the tests point the client's ASGI transport at another peer address
+(`from_address`); each switch is checked through the `ip` the session list records, so the
+app really saw that address.
 """
 
 from __future__ import annotations
@@ -12,20 +13,21 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from redis.asyncio import Redis
 
 from app import passwords
+from app.limits import address_group
 from tests.support import REDIS_PREFIX, Api
 from tests.support.asserts import assert_error
 
 PASSWORD = "correct horse"
 WRONG = "wrong password"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
-ACCOUNT_KEY = REDIS_PREFIX + "loginfail:account:"  # app/stores/ratelimit.py
+PAIR_KEY = REDIS_PREFIX + "login:pair:"  # app/stores/ratelimit.py: account|address
 WINDOW = 15 * 60
 
 
@@ -68,6 +70,13 @@ def from_address(api: Api, address: str) -> Iterator[None]:
         yield
     finally:
         transport.client = previous
+
+
+async def peer_address(api: Api) -> str:
+    """The address the app sees this client at (as the limiter keys it)."""
+    tokens = await api.user("whoami", PASSWORD)
+    listed = await api.request("GET", "/auth/sessions", token=tokens["access_token"])
+    return address_group(listed.json["sessions"][0]["ip"])
 
 
 async def timed(api: Api, username: str, password: str) -> tuple[Any, float]:
@@ -150,7 +159,7 @@ async def test_another_account_from_the_same_address_is_not_blocked(api: Api) ->
     assert_error(await login(api, "bob", WRONG), 401, "invalid_grant")
 
 
-async def test_account_is_blocked_across_addresses(api: Api) -> None:
+async def test_one_address_never_locks_the_owner_out_from_another(api: Api) -> None:
     await api.register("alice", PASSWORD)
     # the transport switch really changes the address the app sees
     with from_address(api, "10.0.0.250"):
@@ -158,28 +167,95 @@ async def test_account_is_blocked_across_addresses(api: Api) -> None:
     sessions = await api.request("GET", "/auth/sessions", token=tokens["access_token"])
     assert sessions.json["sessions"][0]["ip"] == "10.0.0.250", sessions.json
 
-    for index in range(10):
-        with from_address(api, f"10.0.0.{index + 1}"):
-            assert_error(await login(api, "alice", WRONG), 401, "invalid_grant")
-    # one failure per address, ten for the account: blocked from any address
-    with from_address(api, "10.0.1.1"):
+    with from_address(api, "203.0.113.9"):  # the attacker
+        await fail(api, "alice", 10)
         assert_rate_limited(await login(api, "alice", PASSWORD))
-    assert_rate_limited(await login(api, "alice", PASSWORD))
-    # a forwarding header claimed by the client changes nothing either
-    response = await api.request(
-        "POST",
-        "/auth/login",
-        json={"username": "alice", "password": PASSWORD},
-        headers={"X-Forwarded-For": "192.0.2.7", "X-Real-IP": "192.0.2.7"},
-    )
-    assert_rate_limited(response)
+        # a forwarding header claimed by the client changes nothing
+        response = await api.request(
+            "POST",
+            "/auth/login",
+            json={"username": "alice", "password": PASSWORD},
+            headers={"X-Forwarded-For": "192.0.2.7", "X-Real-IP": "192.0.2.7"},
+        )
+        assert_rate_limited(response)
+    # the owner, from their own address (known or new), logs in and changes the password
+    for address in ("10.0.0.250", "10.0.0.251"):
+        with from_address(api, address):
+            tokens = await api.login("alice", PASSWORD)
+    with from_address(api, "10.0.0.251"):
+        changed = await api.request(
+            "POST",
+            "/auth/password",
+            token=tokens["access_token"],
+            json={"current_password": PASSWORD, "new_password": "a new password 1"},
+        )
+    assert changed.status == 200, changed.text
+
+
+async def test_distributed_guessing_is_throttled_except_from_known_addresses(api: Api) -> None:
+    await api.register("alice", PASSWORD)
+    with from_address(api, "10.0.0.250"):
+        await api.login("alice", PASSWORD)  # the owner's device: a known address
+    for attacker in range(10):  # ten at each of ten addresses: the account's 100
+        with from_address(api, f"198.51.100.{attacker + 1}"):
+            await fail(api, "alice", 10)
+    with from_address(api, "198.51.100.200"):  # a new address: throttled, even rightly
+        assert_rate_limited(await login(api, "alice", PASSWORD))
+    with from_address(api, "10.0.0.250"):  # the owner's: not
+        tokens = await api.login("alice", PASSWORD)
+    me = await api.request("GET", "/api/me", token=tokens["access_token"])
+    assert me.status == 200
+
+
+async def test_one_address_is_limited_across_accounts(api: Api) -> None:
+    for index in range(6):
+        await api.register(f"user{index}", PASSWORD)
+    for index in range(5):  # 50 failures from this address, ten per account
+        await fail(api, f"user{index}", 10)
+    # a sixth account, never tried before, is refused from this address ...
+    assert_rate_limited(await login(api, "user5", PASSWORD))
+    # ... and not from another one
+    with from_address(api, "10.0.9.9"):
+        await api.login("user5", PASSWORD)
+
+
+async def test_ipv6_addresses_count_by_their_64(api: Api) -> None:
+    await api.register("alice", PASSWORD)
+    for host in range(10):
+        with from_address(api, f"2001:db8:0:7::{host + 1:x}"):
+            assert_error(await login(api, "alice", WRONG), 401, "invalid_grant")
+    with from_address(api, "2001:db8:0:7::ffff"):  # the same /64
+        assert_rate_limited(await login(api, "alice", PASSWORD))
+    with from_address(api, "2001:db8:0:8::1"):  # the next /64
+        await api.login("alice", PASSWORD)
+
+
+async def test_behind_a_proxy_the_forwarded_address_counts(make_api: Callable[..., Api]) -> None:
+    api = make_api(proxies_count=1)
+    await api.register("alice", PASSWORD)
+
+    async def attempt(address: str, password: str) -> Any:
+        return await api.request(
+            "POST",
+            "/auth/login",
+            json={"username": "alice", "password": password},
+            headers={"X-Forwarded-For": address},
+        )
+
+    for _ in range(10):
+        assert_error(await attempt("192.0.2.50", WRONG), 401, "invalid_grant")
+    assert_rate_limited(await attempt("192.0.2.50", PASSWORD))
+    answer = await attempt("192.0.2.51", PASSWORD)
+    assert answer.status == 200, answer.text
+    sessions = await api.request("GET", "/auth/sessions", token=answer.json["access_token"])
+    assert sessions.json["sessions"][0]["ip"] == "192.0.2.51"
 
 
 async def test_account_can_log_in_after_the_window(api: Api, redis: Redis) -> None:
     await api.register("alice", PASSWORD)
     await fail(api, "alice", 10)
     assert_rate_limited(await login(api, "alice", PASSWORD))
-    key = ACCOUNT_KEY + "alice"
+    key = PAIR_KEY + "alice|" + await peer_address(api)
     assert int(await redis.get(key)) >= 10
     ttl = await redis.ttl(key)
     assert 0 < ttl <= WINDOW
@@ -198,7 +274,7 @@ async def test_account_can_log_in_after_the_window(api: Api, redis: Redis) -> No
 async def test_retry_after_counts_down_with_the_window(api: Api, redis: Redis) -> None:
     await api.register("alice", PASSWORD)
     await fail(api, "alice", 10)
-    key = ACCOUNT_KEY + "alice"
+    key = PAIR_KEY + "alice|" + await peer_address(api)
     assert await redis.expire(key, 100)
     seconds = assert_rate_limited(await login(api, "alice", PASSWORD))
     assert 90 <= seconds <= 100, seconds

@@ -156,3 +156,19 @@ async def test_register_stores_nothing_on_a_refused_request(
     ]:
         assert (await api.request("POST", "/auth/register", **kwargs)).status == 400
     assert await db.fetchval("SELECT count(*) FROM users") == 0
+
+
+async def test_registrations_are_limited_per_address(api: Api) -> None:
+    """Each registration costs an argon2 hash: twenty an hour from one address."""
+    for index in range(20):
+        created = await register(api, f"user{index}", PASSWORD)
+        assert created.status == 201, created.text
+    refused = await register(api, "user20", PASSWORD)
+    assert_error(refused, 429, "rate_limited")
+    assert 0 < int(refused.headers["retry-after"]) <= 3600
+    transport = api.client._transport
+    previous, transport.client = transport.client, ("10.1.2.3", 40000)
+    try:
+        assert (await register(api, "user21", PASSWORD)).status == 201  # another address
+    finally:
+        transport.client = previous

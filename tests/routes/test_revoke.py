@@ -7,9 +7,17 @@ import time
 import uuid
 
 import jwt
+from redis.asyncio import Redis
 
 from tests.support import Api
-from tests.support.asserts import assert_error, claims, session_refused, session_works
+from tests.support.asserts import (
+    access_refused,
+    assert_error,
+    claims,
+    session_refused,
+    session_works,
+)
+from tests.support.monitor import RedisCommands
 
 PASSWORD = "correct horse"
 DEFAULT_SCOPE = "notes:read notes:write"
@@ -161,3 +169,35 @@ async def test_revoke_needs_no_authorization_header(api: Api) -> None:
     assert response.status == 200, response.text
     await session_refused(api, bob)
     await session_works(api, carol)
+
+
+async def test_revoking_an_ended_session_again_publishes_nothing(api: Api) -> None:
+    """RFC 7009 needs no authentication: replaying an old token must not make every worker
+    do work (a publish, its acknowledgements) each time."""
+    tokens = await api.user("alice", PASSWORD)
+    events = api.app.ctx.revocations.store.events
+    async with RedisCommands() as log:
+        first = await api.request("POST", "/auth/revoke", data={"token": tokens["refresh_token"]})
+        assert first.status == 200
+        await log.sync()
+        assert log.count("PUBLISH", events) == 1
+        for token in [tokens["refresh_token"], tokens["access_token"]] * 5:
+            again = await api.request("POST", "/auth/revoke", data={"token": token})
+            assert again.status == 200
+        await log.sync()
+        assert log.count("PUBLISH", events) == 1, "an ended session was published again"
+    await access_refused(api, tokens["access_token"])
+
+
+async def test_a_revocation_whose_redis_step_was_lost_is_completed_by_a_retry(
+    api: Api, redis: Redis
+) -> None:
+    """Ended in PostgreSQL but not marked in Redis (its Redis step failed): revoking again
+    writes the mark, so the access tokens stop."""
+    tokens = await api.user("alice", PASSWORD)
+    await api.request("POST", "/auth/revoke", data={"token": tokens["refresh_token"]})
+    mark = api.app.ctx.revocations.store.session_key(tokens["session_id"])
+    assert await redis.delete(mark) == 1
+    again = await api.request("POST", "/auth/revoke", data={"token": tokens["refresh_token"]})
+    assert again.status == 200
+    assert await redis.exists(mark) == 1

@@ -112,9 +112,11 @@ async def test_token_wrong_password_is_400_invalid_grant(api: Api) -> None:
 
 async def test_token_used_or_invalid_refresh_token_is_400_invalid_grant(api: Api) -> None:
     tokens = await api.user("alice", PASSWORD)
-    assert (await api.refresh(tokens["refresh_token"])).status == 200
+    second = await api.refresh(tokens["refresh_token"])
+    assert second.status == 200
+    assert (await api.refresh(second.json["refresh_token"])).status == 200
     for refresh_token in [
-        tokens["refresh_token"],  # already used
+        tokens["refresh_token"],  # already used, and so was its successor
         "not-a-jwt",
         tokens["access_token"],  # an access token is no refresh token
         tokens["refresh_token"][:-4] + "AAAA",

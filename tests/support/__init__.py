@@ -59,7 +59,8 @@ def server_env(**overrides: str) -> dict[str, str]:
         DATABASE_URL=DATABASE_URL,
         REDIS_URL=REDIS_URL,
         REDIS_KEY_PREFIX=REDIS_PREFIX,
-        PYTHONPATH=str(ROOT),
+        # TEST_APP_ROOT: serve another checkout's app (to see a new test fail on old code)
+        PYTHONPATH=os.environ.get("TEST_APP_ROOT", str(ROOT)),
     )
     env.update(overrides)
     return env

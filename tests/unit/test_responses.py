@@ -27,6 +27,7 @@ def issue(**changes: Any) -> TokenResponse:
         "scope": "notes:read",
         "refresh_jti": "jti-1",
         "session_expires": NOW + 30 * 86400,
+        "issued_at": NOW,
         "now": NOW,
     }
     return issue_pair(Tokens(Settings(jwt_secret=SECRET)), **(arguments | changes))
@@ -62,6 +63,20 @@ def test_issue_pair() -> None:
 
 def test_the_refresh_token_stops_at_the_session_limit() -> None:
     assert issue(session_expires=NOW + 100).refresh_expires_in == 100
+
+
+def test_a_pair_issued_again_is_the_same_bytes_with_its_lifetimes_counted_from_now() -> None:
+    first, again = issue(), issue(now=NOW + 45)
+    assert (again.access_token, again.refresh_token) == (first.access_token, first.refresh_token)
+    assert (again.expires_in, again.refresh_expires_in) == (600 - 45, 604800 - 45)
+    access = jwt.decode(first.access_token, options={"verify_signature": False})
+    refresh = jwt.decode(first.refresh_token, options={"verify_signature": False})
+    assert access["jti"] != refresh["jti"]
+
+
+def test_a_pair_dated_a_second_ahead_never_claims_more_than_the_ttl() -> None:
+    ahead = issue(issued_at=NOW + 1)
+    assert (ahead.expires_in, ahead.refresh_expires_in) == (600, 604800)
 
 
 def test_a_session_at_its_limit_issues_nothing() -> None:

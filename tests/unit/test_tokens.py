@@ -256,6 +256,36 @@ def test_refresh_issued_in_future_is_refused(tokens: Tokens) -> None:
     assert_refused(tokens.verify_refresh, issued.token)
 
 
+SKEW = 30  # CLOCK_SKEW's default
+
+
+@pytest.mark.parametrize("ahead", [1, 5, SKEW - 2])
+def test_a_token_from_a_host_whose_clock_runs_ahead_is_accepted(tokens: Tokens, ahead: int) -> None:
+    """Issued by a host whose clock is `ahead` seconds fast: within CLOCK_SKEW, it verifies."""
+    access = tokens.issue_access(sub="42", sid=SID, scope="", username="a", now=now() + ahead)
+    assert tokens.verify_access(access.token).iat >= now() + ahead - 1
+    refresh = tokens.issue_refresh(
+        sub="42", sid=SID, jti=str(uuid.uuid4()), session_expires=now() + 10**8, now=now() + ahead
+    )
+    tokens.verify_refresh(refresh.token)
+    tokens.verify_access(sign(access_claims(nbf=now() + ahead)))
+
+
+@pytest.mark.parametrize("ahead", [SKEW + 5, 300])
+def test_a_token_dated_further_ahead_than_the_skew_is_refused(tokens: Tokens, ahead: int) -> None:
+    access = tokens.issue_access(sub="42", sid=SID, scope="", username="a", now=now() + ahead)
+    assert "not valid yet" in str(assert_refused(tokens.verify_access, access.token))
+    assert_refused(tokens.verify_access, sign(access_claims(nbf=now() + ahead)))
+
+
+def test_the_skew_never_extends_a_token_past_its_exp(tokens: Tokens) -> None:
+    """CLOCK_SKEW tolerates an early `iat`, never a late `exp`: expired means expired."""
+    expired = sign(access_claims(iat=now() - ACCESS_TTL, exp=now() - 1))
+    assert "expired" in str(assert_refused(tokens.verify_access, expired))
+    just = sign(access_claims(iat=now() - ACCESS_TTL + 1, exp=now()))
+    assert_refused(tokens.verify_access, just)
+
+
 def test_access_nbf_in_future_is_refused(tokens: Tokens) -> None:
     assert_refused(tokens.verify_access, sign(access_claims(nbf=now() + 60)))
 

@@ -7,8 +7,10 @@ again, and SessionExpired on a refused refresh.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import httpx
 import pytest
 from jwt_refresh_client import AuthClient, SessionExpired
 
@@ -303,3 +305,44 @@ async def test_refused_refresh_in_oauth_mode(default_server: str) -> None:
         assert client.tokens is None
         assert client.manager.refreshes == 1
         assert wire.sent_refresh_tokens == [login["refresh_token"]]
+
+
+class LosesFirstRefreshAnswer(httpx.AsyncBaseTransport):
+    """The real network, except that the answer to the first refresh is lost on the way back:
+    the server got the request and rotated, the client sees a timeout."""
+
+    def __init__(self) -> None:
+        self.real = httpx.AsyncHTTPTransport()
+        self.lost: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.real.handle_async_request(request)
+        if request.url.path == "/auth/refresh" and not self.lost:
+            await response.aread()
+            await response.aclose()
+            self.lost.append(json.loads(request.content)["refresh_token"])
+            raise httpx.ReadTimeout("the answer was lost", request=request)
+        return response
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
+
+
+async def test_a_refresh_whose_answer_is_lost_is_retried_with_the_same_token(
+    server: str,
+) -> None:
+    username = new_username()
+    await register(server, username)
+    tokens = await raw_login(server, username)
+    await until_expired(tokens)
+    transport, wire = LosesFirstRefreshAnswer(), Wire()
+    async with AuthClient(server, tokens=tokens, transport=transport, **wire.options) as client:
+        response = await client.get("/api/me")
+        assert response.status_code == 200, response.text
+        assert transport.lost == [tokens["refresh_token"]]
+        # the retry sent the token it still held, and got that token's one successor
+        assert wire.sent_refresh_tokens == [tokens["refresh_token"]] * 2
+        assert client.manager.refreshes == 2
+        current = client.tokens
+        assert current is not None and current["session_id"] == tokens["session_id"]
+        await assert_one_session(server, current["access_token"], tokens["session_id"])

@@ -10,9 +10,12 @@ import time
 import httpx
 import pytest
 
+from app.revocation.feed import TRUST_WINDOW
 from devtools.postgres import LocalPostgres
 from devtools.redis import LocalRedis
+from tests.support import live_server
 from tests.support.outages import (
+    HTTP_TIMEOUT,
     PASSWORD,
     RECOVER_WITHIN,
     TIMINGS,
@@ -185,3 +188,31 @@ def test_redis_restart_does_not_revive_revoked_tokens(
     refreshed = client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert refreshed.status_code == 401, refreshed.text
     assert login(client, everywhere_user)["session_id"] != everywhere["session_id"]
+
+
+def test_a_worker_starting_on_an_empty_redis_while_postgres_is_down_never_trusts(
+    client: httpx.Client, pg: LocalPostgres, rds: LocalRedis, outage_database: str
+) -> None:
+    """Redis came back empty and PostgreSQL is down, so the revocations can't be rebuilt: a
+    worker that starts now has an empty copy and an empty Redis, and must trust neither
+    (503), never accept a revoked token, until PostgreSQL is back and the state rebuilt."""
+    _, tokens = new_user(client)
+    logged_out = bearer(tokens["access_token"])
+    assert client.post("/auth/logout", headers=logged_out).status_code == 204
+    pg.stop()
+    rds.stop()
+    rds.start()  # empty: no revocation keys, no marker
+    with (
+        live_server(workers=1, DATABASE_URL=outage_database, REDIS_URL=rds.url()) as fresh,
+        httpx.Client(base_url=fresh, timeout=HTTP_TIMEOUT) as other,
+    ):
+        deadline = time.monotonic() + 3 * TRUST_WINDOW + 1
+        statuses = set()
+        while time.monotonic() < deadline:
+            response = other.get("/api/me", headers=logged_out)
+            assert response.status_code != 200, "a revoked token was accepted by a new worker"
+            statuses.add(response.status_code)
+            time.sleep(0.05)
+        assert statuses == {503}, statuses
+        pg.start()
+        _never_200_until_refused(other, logged_out)
