@@ -41,14 +41,18 @@ async def prepare_users(base: str, count: int) -> tuple[str, list[str]]:
         run = secrets.token_hex(3)
         names = [f"bench_{run}_{i}" for i in range(count)]
 
-        async def one(name: str) -> dict[str, str]:
-            r = await client.post("/auth/register", json={"username": name, "password": PASSWORD})
+        async def one(index: int, name: str) -> dict[str, str]:
+            # each user from an address of its own (PROXIES_COUNT=1): the per-address limits
+            # are for clients, not for the bench's set-up
+            address = {"X-Forwarded-For": f"10.99.{index // 256}.{index % 256}"}
+            credentials = {"username": name, "password": PASSWORD}
+            r = await client.post("/auth/register", json=credentials, headers=address)
             r.raise_for_status()
-            r = await client.post("/auth/login", json={"username": name, "password": PASSWORD})
+            r = await client.post("/auth/login", json=credentials, headers=address)
             r.raise_for_status()
             return r.json()  # type: ignore[no-any-return]
 
-        responses = await asyncio.gather(*(one(name) for name in names))
+        responses = await asyncio.gather(*(one(i, name) for i, name in enumerate(names)))
     return responses[0]["access_token"], [r["refresh_token"] for r in responses]
 
 
@@ -101,6 +105,7 @@ def run(args: argparse.Namespace, base_db: str, redis_url: str) -> None:
         REDIS_URL=redis_url,
         REDIS_KEY_PREFIX=f"jwt-refresh-api-bench:{secrets.token_hex(3)}:",
         PYTHONPATH=str(ROOT),
+        PROXIES_COUNT="1",
     )
     s, c = args.seconds, args.connections
     results: list[Result] = []
