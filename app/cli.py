@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     except (TimeoutError, OSError, asyncpg.PostgresError) as error:
         print(f"error: PostgreSQL at {urlsplit(dsn).netloc or dsn}: {error}", file=sys.stderr)
         return 1
+    except ConfigError as error:  # the install itself is broken (no migrations)
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except redis.exceptions.RedisError as error:
         print(f"error: Redis at {urlsplit(settings.redis_url).netloc}: {error}", file=sys.stderr)
         return 1

@@ -33,10 +33,12 @@ def app_server(
     workers: int = 2,
     args: Sequence[str] = (),
     ready_path: str = "/health/live",
+    python: str = sys.executable,
 ) -> Iterator[str]:
+    """`python`: the interpreter whose installed service runs (another virtualenv's, say)."""
     port = free_port()
     with tempfile.TemporaryDirectory() as cwd, open(Path(cwd) / "server.log", "wb") as log:
-        command = [sys.executable, "-m", "sanic", "app.main", "--host", "127.0.0.1"]
+        command = [python, "-m", "sanic", "app.main", "--host", "127.0.0.1"]
         command += ["--port", str(port), "--workers", str(workers), "--no-motd", *args]
         process = subprocess.Popen(
             command,

@@ -1,4 +1,5 @@
-"""Liveness (no dependency touched) and readiness (PostgreSQL and Redis answer)."""
+"""Liveness (no dependency touched) and readiness (PostgreSQL answers and is migrated, Redis
+answers)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sanic_ext.extensions.openapi.definitions import Response
 from app.blueprints.common import json_body, object_schema
 from app.db import Database
 from app.errors import RETRY_AFTER
+from app.migrate import MigrationsMissing, latest_version
 from app.stores import probes
 
 bp = Blueprint("health", url_prefix="/health")
@@ -22,7 +24,7 @@ CHECK_TIMEOUT = 2.0
 _READY = object_schema(
     ["status", "postgres", "redis"],
     status={"type": "string"},
-    postgres={"type": "string", "enum": ["ok", "down"]},
+    postgres={"type": "string", "enum": ["ok", "down", "not_migrated"]},
     redis={"type": "string", "enum": ["ok", "down"]},
 )
 
@@ -45,27 +47,42 @@ async def _check(probe: Awaitable[object]) -> str:
     return "ok"
 
 
+async def _postgres(db: Database) -> str:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            version = await probes.schema_version(db)
+    except Exception:  # noqa: BLE001 - any failure means "down" here
+        return "down"
+    try:
+        return "ok" if version == latest_version() else "not_migrated"
+    except MigrationsMissing:
+        return "not_migrated"
+
+
+def _problems(postgres: str, redis: str) -> str:
+    down = [name for name, state in (("PostgreSQL", postgres), ("Redis", redis)) if state == "down"]
+    said = [" and ".join(down) + (" are down" if len(down) == 2 else " is down")] if down else []
+    if postgres == "not_migrated":
+        said.append("the database is not migrated (run `jwt-refresh-api migrate`)")
+    return "; ".join(said)
+
+
 @bp.get("")
 @openapi.definition(
-    summary="Readiness: PostgreSQL and Redis answer",
+    summary="Readiness: PostgreSQL answers and is migrated, Redis answers",
     response=[
         Response(json_body(_READY), 200, "Both answer"),
         Response(json_body(_READY), 503, "Names what is down (plus error, error_description)"),
     ],
 )
 async def health(request: Request, db: Database, redis_client: Redis) -> HTTPResponse:
-    postgres, redis = await asyncio.gather(
-        _check(probes.postgres(db)), _check(probes.redis(redis_client))
-    )
+    postgres, redis = await asyncio.gather(_postgres(db), _check(probes.redis(redis_client)))
     body = {"status": "ok", "postgres": postgres, "redis": redis}
-    if "down" not in (postgres, redis):
+    if (postgres, redis) == ("ok", "ok"):
         return json(body)
-    down = " and ".join(
-        name for name, state in (("postgres", postgres), ("redis", redis)) if state == "down"
-    )
     body |= {
         "status": "unavailable",
         "error": "temporarily_unavailable",
-        "error_description": f"{down} is down",
+        "error_description": _problems(postgres, redis),
     }
     return json(body, status=503, headers={"Retry-After": RETRY_AFTER})

@@ -7,8 +7,12 @@ from redis.asyncio import Redis
 from app.db import Queryable
 
 
-async def postgres(db: Queryable) -> None:
-    await db.fetchval("SELECT 1")
+async def schema_version(db: Queryable) -> str | None:
+    """The newest migration applied to the database; None when it was never migrated."""
+    if not await db.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        return None
+    version: str | None = await db.fetchval("SELECT max(version) FROM schema_migrations")
+    return version
 
 
 async def redis(client: Redis) -> None:

@@ -4,6 +4,8 @@ as real subprocesses against real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -12,13 +14,15 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 import pytest
 
+from devtools.appserver import app_server
 from tests import support
 from tests.support import Api
 
 ROOT = support.ROOT
-MIGRATIONS = sorted(path.stem for path in (ROOT / "migrations").glob("*.sql"))
+MIGRATIONS = sorted(path.stem for path in (ROOT / "migrations").glob("*.sql"))  # the source
 BOSS_PASSWORD = "boss password 1"
 
 
@@ -257,3 +261,101 @@ async def test_bad_jwt_secret_stops_with_one_line_naming_it(
     line = assert_one_clear_line(err)
     assert "JWT_SECRET" in line
     assert await db.fetchval("SELECT count(*) FROM users") == 0
+
+
+# -- installed as a product: a wheel, another directory ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtual environment with the service installed from a wheel (not editable):
+    its python, run from a directory that holds no checkout."""
+    root = tmp_path_factory.mktemp("installed")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    wheels = root / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "-w",
+            str(wheels),
+            str(ROOT),
+        ],
+        check=True,
+        timeout=300,
+    )
+    wheel = next(wheels.glob("jwt_refresh_api-*.whl"))
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", str(wheel)], check=True, timeout=600
+    )
+    return python
+
+
+async def test_a_wheel_installed_elsewhere_migrates_and_serves(
+    installed: Path, scratch_database: str, tmp_path: Path
+) -> None:
+    """`pip install` (not editable) ships the migrations: from any directory, `migrate`
+    applies them all, the console script works, and a server answers on the result."""
+    env = support.server_env(DATABASE_URL=scratch_database)
+    del env["PYTHONPATH"]  # nothing of the checkout
+    script = installed.parent / "jwt-refresh-api"
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(script), *args],
+            cwd=tmp_path,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    migrated = await asyncio.to_thread(run, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert migrated.stdout.strip() == f"applied {', '.join(MIGRATIONS)}"
+    assert await applied_migrations(scratch_database) == MIGRATIONS
+    again = await asyncio.to_thread(run, "migrate")
+    assert again.stdout.strip() == "migrations: up to date"
+    created = await asyncio.to_thread(
+        run, "create-user", "boss", "--password-stdin", stdin=BOSS_PASSWORD + "\n"
+    )
+    assert created.returncode == 0, created.stderr
+
+    def serve() -> tuple[int, int]:
+        with app_server(env, workers=1, python=str(installed)) as base:
+            health = httpx.get(base + "/health", timeout=10)
+            login = httpx.post(
+                base + "/auth/login",
+                json={"username": "boss", "password": BOSS_PASSWORD},
+                timeout=10,
+            )
+        return health.status_code, login.status_code
+
+    assert await asyncio.to_thread(serve) == (200, 200)
+
+    # a broken install (its migrations gone) says so, and never "up to date"
+    site = next((installed.parent.parent / "lib").glob("python3*/site-packages"))
+    shutil.rmtree(site / "app" / "migrations")
+    broken = await asyncio.to_thread(run, "migrate")
+    assert broken.returncode != 0
+    assert "migrations" in broken.stderr and "up to date" not in broken.stdout, broken
+    assert "Traceback" not in broken.stderr
+
+
+async def test_health_reports_a_database_that_is_not_migrated(scratch_database: str) -> None:
+    def health() -> httpx.Response:
+        with support.live_server(workers=1, DATABASE_URL=scratch_database) as base:
+            return httpx.get(base + "/health", timeout=10)
+
+    answer = await asyncio.to_thread(health)
+    assert answer.status_code == 503, answer.text
+    body = answer.json()
+    assert body["postgres"] == "not_migrated" and body["redis"] == "ok", body
+    assert "not migrated" in body["error_description"], body

@@ -155,9 +155,9 @@ def assert_health(response: httpx.Response, *, postgres: str, redis: str) -> Non
     assert_unavailable(response, "GET /health")
     body = response.json()
     assert body["postgres"] == postgres and body["redis"] == redis, body
-    down = [name for name, state in (("postgres", postgres), ("redis", redis)) if state == "down"]
-    for name in down:
-        assert name in body["error_description"], body
+    down = [name for name, state in (("PostgreSQL", postgres), ("Redis", redis)) if state == "down"]
+    verb = " are down" if len(down) == 2 else " is down"
+    assert body["error_description"] == " and ".join(down) + verb, body  # in plain words
 
 
 def poll(

@@ -1,0 +1,1 @@
+"""The SQL migrations, applied in name order; shipped inside the package as `app.migrations`."""
