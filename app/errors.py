@@ -46,6 +46,10 @@ class PolicyViolation(DomainError):
     """A username or password breaks the account policy; the message says how."""
 
 
+class PasswordsBusy(DomainError):
+    """This worker has as many password hashes in progress as it takes: a 503, at once."""
+
+
 class ApiError(Exception):
     """Base of every error answered to a client."""
 
@@ -185,6 +189,7 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.TimeoutError,
     redis.exceptions.BusyLoadingError,
     redis.exceptions.ReadOnlyError,
+    redis.exceptions.OutOfMemoryError,  # a full Redis (noeviction): nothing was written
 )
 
 _SANIC_CODES: dict[int, type[ApiError]] = {
@@ -204,6 +209,8 @@ def as_api_error(exception: BaseException) -> ApiError:
         return UsernameTaken()
     if isinstance(exception, PolicyViolation):
         return InvalidRequest(str(exception))
+    if isinstance(exception, PasswordsBusy):
+        return ServiceUnavailable(str(exception))
     if isinstance(exception, OUTAGE_ERRORS):
         return ServiceUnavailable()
     if isinstance(exception, SanicException):

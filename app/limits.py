@@ -9,7 +9,10 @@ number of parallel guesses gets past a limit, and a success takes its own count 
 - per account, across addresses: 100 in the window, and then only for addresses the account
   has not logged in from in the last 30 days: a soft throttle on distributed guessing that
   leaves the owner's own devices alone.
+- successful logins per account: 30 a minute (a right password still costs a hash).
 - registrations per address: 20 an hour (each costs one argon2 hash).
+- a password change counts its wrong current passwords per account and address, and per
+  account (the caller is authenticated: guesses from elsewhere can't block it).
 
 An address is the client's (behind a proxy, see PROXIES_COUNT and friends); IPv6 addresses
 count by their /64, which one host usually holds whole.
@@ -28,6 +31,8 @@ class Limits:
     per_account: int = 100
     window: int = 15 * 60
     known_for: int = 30 * 86400
+    successes: int = 30
+    success_window: int = 60
     registrations: int = 20
     registration_window: int = 60 * 60
 
@@ -47,10 +52,18 @@ def address_group(address: str | None) -> str:
     except ValueError:
         return "unknown"
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
+        embedded = ip.ipv4_mapped or ip.sixtofour or _nat64(ip)
+        if embedded is not None:  # an IPv4 client behind a translation: that client
+            return str(embedded)
         return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
     return str(ip)
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052's well-known prefix
+
+
+def _nat64(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None
 
 
 def login_wait(
@@ -60,11 +73,15 @@ def login_wait(
     address: Count | None,
     account: Count | None,
     known_address: bool,
+    successes: Count | None = None,
 ) -> int:
     """Seconds until a login attempt may be made (0: go ahead), given the counts with this
-    attempt. `address` and `account` are None where they do not apply (a password change:
-    the caller is authenticated, only its own address's guesses count)."""
+    attempt (`successes`: the account's successful logins so far, not counting this one).
+    `address` is None where it does not apply (a password change: the caller is
+    authenticated)."""
     waits = []
+    if successes is not None and successes.value >= limits.successes:
+        waits.append(successes.ttl)
     if pair.value > limits.per_account_address:
         waits.append(pair.ttl)
     if address is not None and address.value > limits.per_address:

@@ -8,13 +8,15 @@ from app.errors import InvalidRequest, InvalidScope
 
 DEFAULT_SCOPE = "notes:read notes:write"
 ADMIN_SCOPE = "admin"
-SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3
+# RFC 6749 §3.3: scope tokens separated by spaces (U+0020 only: no tabs, no other white
+# space, which a database or another parser might split differently)
+SCOPE = re.compile(r" *([\x21\x23-\x5b\x5d-\x7e]+ *)*")
 
 
 def check_syntax(scope: str) -> None:
-    """A requested scope: space-separated scope tokens."""
-    if not all(SCOPE_TOKEN.fullmatch(part) for part in scope.split()):
-        raise InvalidRequest("The scope must be space-separated scope tokens.")
+    """A requested scope: scope tokens separated by spaces, or blank (none asked for)."""
+    if not SCOPE.fullmatch(scope):
+        raise InvalidRequest("The scope must be scope tokens separated by spaces.")
 
 
 def resolve_scope(requested: str | None, granted: str) -> str:

@@ -37,6 +37,9 @@ class AccessClaims:
     username: str
     iat: int
     exp: int
+    # The user's token version when it was issued: a cut-off (log out everywhere, a password
+    # change, a disable, a scope removed) raises the version and refuses every token below.
+    ver: int = 0
 
     @property
     def scopes(self) -> frozenset[str]:
@@ -99,9 +102,10 @@ class Tokens:
         username: str,
         now: int | None = None,
         jti: str | None = None,
+        ver: int = 0,
     ) -> IssuedToken:
         iat = int(time.time()) if now is None else now
-        claims = {"scope": scope, "username": username}
+        claims: dict[str, Any] = {"scope": scope, "username": username, "ver": ver}
         return self._sign(ACCESS_TYP, sub, sid, iat, iat + self.access_ttl, jti or new_id(), claims)
 
     def issue_refresh(
@@ -137,6 +141,9 @@ class Tokens:
         scope, username = claims.get("scope"), claims.get("username", "")
         if not isinstance(scope, str) or not isinstance(username, str):
             raise TokenError("the token's scope or username claim is malformed")
+        version = claims.get("ver", 0)  # tokens issued before versions existed: version 0
+        if type(version) is not int or version < 0:
+            raise TokenError("the ver claim must be a whole number")
         return AccessClaims(
             claims["sub"],
             claims["sid"],
@@ -145,6 +152,7 @@ class Tokens:
             username,
             claims["iat"],
             claims["exp"],
+            version,
         )
 
     def verify_refresh(self, token: str) -> RefreshClaims:

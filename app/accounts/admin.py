@@ -3,9 +3,6 @@ once), enable it again, and set its scopes (from the command line)."""
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
-
 import asyncpg
 
 from app.accounts.sessions import Sessions
@@ -41,13 +38,17 @@ class AccountAdmin:
         as a revocation does; sessions live on, and each next refresh issues only the scopes
         the account still has."""
         check_syntax(scope)
-        user = await self._user(username)
-        before, after = user["scope"], " ".join(dict.fromkeys(scope.split()))
-        user_id = str(user["id"])
-        if set(before.split()) - set(after.split()):
-            now = int(time.time())
-            await user_rows.set_scope(self.db, user_id, after, datetime.fromtimestamp(now, UTC))
-            await self.sessions.revocations.revoke([], user_id=user_id, not_before=now)
-        else:
-            await user_rows.set_scope(self.db, user_id, after, None)
+        user_id = str((await self._user(username))["id"])
+        after = " ".join(dict.fromkeys(scope.split()))
+        revocations = self.sessions.revocations
+        async with self.db.transaction() as tx:
+            # Locked: a refresh or login racing this either came first (and is cut off) or
+            # waits, and then sees the new scopes.
+            locked = await user_rows.lock(tx, user_id, revocations.revoked_ttl)
+            before = locked["scope"]
+            removed = bool(set(before.split()) - set(after.split()))
+            version = await user_rows.set_scope(tx, user_id, after, cut=removed)
+        if removed or locked["recently_cut"]:
+            # also when nothing is removed now: an earlier run whose Redis step failed
+            await revocations.revoke([], user_id=user_id, version=version)
         return before, after

@@ -34,17 +34,10 @@ class PasswordChange:
         # the owner's password change, a thief of the access token gets ten tries.
         await count_attempt(self.limiter, user["username"], client, authenticated=True)
         ok, _ = await passwords.verify_password(user["password_hash"], current)
-        if ok:
-            new_hash: str | None = await passwords.hash_password(new)
-        elif (await passwords.verify_password(user["password_hash"], new))[0]:
-            # A retry of a change that was stored but whose revocation step failed (503):
-            # the caller knows the password now in force; finish the job.
-            new_hash = None
-        else:
+        if not ok:
             raise WrongPassword()
-        tokens = await self.sessions.restart(
-            user, claims.scope, client, verified_hash=user["password_hash"], new_hash=new_hash
-        )
+        new_hash = await passwords.hash_password(new)
+        tokens = await self.sessions.restart(user, claims.scope, client, new_hash=new_hash)
         if tokens is None:  # disabled, or the password changed again, meanwhile
             now = await user_rows.by_id(self.db, claims.sub)
             if now is None or now["disabled_at"] is not None:

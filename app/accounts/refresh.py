@@ -23,6 +23,7 @@ from app.tokens import RefreshClaims, TokenError, Tokens
 log = logging.getLogger("app.accounts")
 
 ENDED = "The session of this refresh token has ended."
+REPLACED = "This refresh token was replaced; use the newest one."
 REUSED = "This refresh token was already used; the session has been revoked."
 
 
@@ -57,10 +58,11 @@ class Refresh:
             claims = self.tokens.verify_refresh(refresh_token)
         except TokenError as error:
             raise InvalidGrant(f"The refresh token is invalid: {error}.") from None
-        if scope:
+        narrowed: str | None = None
+        if scope and scope.strip():
             # Before anything is written: an error answer must leave the token usable.
             granted = await session_rows.scope_of(self.db, claims.sid)
-            resolve_scope(scope, granted or "")
+            narrowed = resolve_scope(scope, granted or "")
         now = int(time.time())
         successor = self.tokens.successor_jti(claims.jti)
         if await self.marks.mark(claims.jti, claims.exp - now, time.time()) is not None:
@@ -73,7 +75,7 @@ class Refresh:
             jti=claims.jti,
             new_jti=successor,
             now=now,
-            scope=scope or None,
+            scope=narrowed,
             user_agent=client.user_agent,
             ip=client.ip,
         )
@@ -93,21 +95,29 @@ class Refresh:
             self.db,
             sid=claims.sid,
             jti=claims.jti,
+            successor=successor,
             grace_seconds=self.settings.refresh_reuse_grace,
+            ended_window=self.sessions.revocations.revoked_ttl,
         )
-        state = (
-            None if row is None else RefreshState(row["is_current"], row["in_grace"], row["ended"])
-        )
+        state = None
+        if row is not None:
+            state = RefreshState(row["is_current"], row["in_grace"], row["replaced"], row["ended"])
         verdict = judge(state)
         if verdict is Verdict.CURRENT:
             return None
         if verdict is Verdict.RETRY:
             assert row is not None
             return self._pair(claims, successor, row, now)
+        if verdict is Verdict.REPLACED:
+            raise InvalidGrant(REPLACED)
         if verdict is Verdict.REUSED:
             await self.sessions.end([claims.sid], reason="refresh_token_reuse")
             log.warning("refresh token reuse in session %s: session revoked", claims.sid)
             raise InvalidGrant(REUSED)
+        if row is not None and row["recently_ended"]:
+            # Ended moments ago, perhaps by a reuse whose Redis step failed: make sure the
+            # revocation reached Redis (a no-op when it did), so the thief's tokens stop.
+            await self.sessions.end([claims.sid], reason="refresh_token_reuse")
         raise InvalidGrant(ENDED)
 
     def _pair(
@@ -122,5 +132,6 @@ class Refresh:
             refresh_jti=successor,
             session_expires=int(row["expires_at"].timestamp()),
             issued_at=int(row["issued_at"]),
+            version=int(row["version"]),
             now=now,
         )

@@ -35,6 +35,7 @@ def issue_pair(
     refresh_jti: str,
     session_expires: int,
     issued_at: int,
+    version: int,
     now: int,
 ) -> TokenResponse:
     """The access token and the refresh token `refresh_jti` of one pair, issued at
@@ -47,19 +48,19 @@ def issue_pair(
         username=username,
         now=issued_at,
         jti=tokens.derived_id("access", refresh_jti),
+        ver=version,
     )
     refresh = tokens.issue_refresh(
         sub=user_id, sid=sid, jti=refresh_jti, session_expires=session_expires, now=issued_at
     )
     if refresh.exp <= now:
         raise InvalidGrant("The session has reached its maximum age; log in again.")
-    # never more than the configured lifetimes, even for a pair issued a second ahead
     return TokenResponse(
         access_token=access.token,
         token_type="Bearer",
-        expires_in=max(0, min(access.exp - now, tokens.access_ttl)),
+        expires_in=max(0, access.exp - now),
         refresh_token=refresh.token,
-        refresh_expires_in=min(refresh.exp - now, tokens.refresh_ttl),
+        refresh_expires_in=refresh.exp - now,
         scope=scope,
         account_id=user_id,
         session_id=sid,

@@ -26,13 +26,6 @@ from app.stores import users as user_rows
 from app.tokens import AccessClaims, RefreshClaims, TokenError, Tokens, new_id
 
 
-def issued_after(cut: datetime | None, now: int) -> int:
-    """When to date a user's new tokens: now, or just past their last cut-off if that is not
-    earlier (the same second, or a host whose clock runs ahead wrote it). A cut-off refuses
-    every token issued at or before it, so a token issued after one is never caught by it."""
-    return now if cut is None else max(now, int(cut.timestamp()) + 1)
-
-
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
     """Where a login or refresh came from, shown in the session list."""
@@ -54,16 +47,15 @@ class Sessions:
         scope: str,
         client: ClientInfo,
         *,
-        password_hash: str | None = None,
         tx: Queryable | None = None,
     ) -> TokenResponse | None:
-        """A new session for `user` as read and verified (its hash `password_hash`, by default
-        the one read; its cut-off as read), with `scope` within its current scopes; None when
-        the user changed meanwhile (a password change, a disable, a log out everywhere)."""
+        """A new session for `user` as read and verified (not disabled, at its token version
+        as read), with `scope` within its current scopes; None when the user changed
+        meanwhile (a password change, a disable, a log out everywhere)."""
         now = int(time.time())
         sid, jti = new_id(), new_id()
         expires = now + self.settings.session_max_age
-        cut = user["tokens_valid_after"]
+        version = int(user["token_version"])
         granted = await session_rows.create(
             tx or self.db,
             sid=sid,
@@ -73,8 +65,7 @@ class Sessions:
             expires_at=datetime.fromtimestamp(expires, UTC),
             user_agent=client.user_agent,
             ip=client.ip,
-            password_hash=password_hash or user["password_hash"],
-            cut=cut,
+            version=version,
         )
         if granted is None:
             return None
@@ -86,7 +77,8 @@ class Sessions:
             scope=granted,
             refresh_jti=jti,
             session_expires=expires,
-            issued_at=issued_after(cut, now),
+            issued_at=now,
+            version=version,
             now=now,
         )
 
@@ -98,11 +90,9 @@ class Sessions:
         for sid in sids:
             if await session_rows.revoke(self.db, sid, reason):
                 changed.append(sid)
-            elif await session_rows.ended_within(
-                self.db, sid, self.revocations.revoked_ttl
-            ) and not await self.revocations.is_session_marked(sid):
+            elif await session_rows.ended_within(self.db, sid, self.revocations.revoked_ttl):
                 changed.append(sid)
-        await self.revocations.revoke(changed)
+        await self.revocations.revoke(await self.revocations.unmarked(changed))
 
     async def end_own(self, user_id: str, sid: str) -> None:
         """DELETE /auth/sessions/{id}: another user's session is as unknown as a missing one."""
@@ -112,46 +102,38 @@ class Sessions:
 
     async def end_all(self, user_id: str, reason: str, *, disable: bool = False) -> None:
         """End every session of the user and refuse every access token issued until now."""
-        now = int(time.time())
         async with self.db.transaction() as tx:
             if disable:
                 await user_rows.set_disabled(tx, user_id, True)
-            await user_rows.set_tokens_valid_after(tx, user_id, datetime.fromtimestamp(now, UTC))
-            sids = await self._end_in(tx, user_id, reason)
-        await self.revocations.revoke(sids, user_id=user_id, not_before=now)
+            version = await user_rows.cut_off(tx, user_id)
+            ended = await self._end_in(tx, user_id, reason)
+        await self.revocations.revoke(ended, user_id=user_id, version=version)
 
     async def restart(
-        self,
-        user: asyncpg.Record,
-        scope: str,
-        client: ClientInfo,
-        *,
-        verified_hash: str,
-        new_hash: str | None,
+        self, user: asyncpg.Record, scope: str, client: ClientInfo, *, new_hash: str
     ) -> TokenResponse | None:
-        """A password change: set `new_hash` (None: keep the password, a retry completing an
-        earlier change), end every session and refuse every token issued until now, and start
-        one new session, all in one transaction and only while the password is still the one
-        verified and the user not disabled. None when the user changed meanwhile."""
-        now = int(time.time())
-        cut = datetime.fromtimestamp(now, UTC)
+        """A password change: set `new_hash`, end every session and refuse every token issued
+        until now, and start one new session, all in one transaction and only while the user
+        is as read (its token version) and not disabled. None when the user changed."""
         user_id = str(user["id"])
         async with self.db.transaction() as tx:
             changed = await user_rows.cut_off_with_password(
-                tx, user_id, verified_hash, new_hash, cut
+                tx, user_id, int(user["token_version"]), new_hash
             )
             if changed is None:
                 return None
-            sids = await self._end_in(tx, user_id, "password_changed")
+            ended = await self._end_in(tx, user_id, "password_changed")
             tokens = await self.start(changed, scope, client, tx=tx)
-        await self.revocations.revoke(sids, user_id=user_id, not_before=now)
+        await self.revocations.revoke(ended, user_id=user_id, version=int(changed["token_version"]))
         return tokens
 
     async def _end_in(self, tx: Queryable, user_id: str, reason: str) -> list[str]:
-        await session_rows.revoke_all(tx, user_id, reason)
-        # Every session ended within a revocation's lifetime: this call's, and those of an
-        # earlier attempt whose Redis step failed.
-        return await session_rows.recently_revoked(tx, user_id, self.revocations.revoked_ttl)
+        """End every live session of the user; those to publish: the ones this call ended, and
+        those ended lately whose Redis step had failed."""
+        ended = await session_rows.revoke_all(tx, user_id, reason)
+        recent = await session_rows.recently_revoked(tx, user_id, self.revocations.revoked_ttl)
+        earlier = await self.revocations.unmarked([sid for sid in recent if sid not in ended])
+        return [*ended, *earlier]
 
     async def revoke_token(self, token: str, hint: str | None) -> None:
         """RFC 7009: end the session a token of ours belongs to; anything else is ignored."""

@@ -3,6 +3,7 @@ helpers that describe routes in the OpenAPI document."""
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from dataclasses import fields
 from datetime import datetime
@@ -25,7 +26,15 @@ def client_info(request: Request) -> ClientInfo:
     if agent:
         # Sanic decodes header bytes with surrogateescape: store what can be stored.
         agent = agent[:512].encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
-    return ClientInfo(user_agent=agent or None, ip=request.remote_addr or request.ip)
+    return ClientInfo(user_agent=agent or None, ip=_address(request.remote_addr or request.ip))
+
+
+def _address(raw: str | None) -> str | None:
+    """The client's address, if it is one (a forwarding header may carry anything)."""
+    try:
+        return str(ipaddress.ip_address((raw or "").strip("[]")))
+    except ValueError:
+        return None
 
 
 def path_id(raw: str, missing: str) -> str:

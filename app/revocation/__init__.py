@@ -59,20 +59,20 @@ class Revocations:
             raise ServiceUnavailable("The revocation state is being rebuilt; try again.")
         return revoked
 
-    async def is_session_marked(self, sid: str) -> bool:
-        """Whether Redis holds the revocation of session `sid`."""
-        return await self.store.is_session_revoked(sid)
+    async def unmarked(self, sids: list[str]) -> list[str]:
+        """The sessions among `sids` whose revocation Redis does not hold (yet)."""
+        return await self.store.unmarked(sids)
 
     async def revoke(
-        self, sids: list[str], *, user_id: str | None = None, not_before: int | None = None
+        self, sids: list[str], *, user_id: str | None = None, version: int | None = None
     ) -> None:
-        """Refuse the access tokens of `sids`, and of `user_id` issued before `not_before`.
+        """Refuse the access tokens of `sids`, and of `user_id` below token `version`.
 
         Stored in Redis and published to every worker; returns once every subscribed worker
         has applied it (or after ACK_TIMEOUT), so the very next request is refused wherever
         it lands.
         """
-        users = ((user_id, not_before),) if user_id is not None and not_before is not None else ()
+        users = ((user_id, version),) if user_id is not None and version is not None else ()
         revocation = Revocation(tuple(sids), users)
         if not revocation:
             return

@@ -140,8 +140,8 @@ class RevocationFeed:
     async def _load_snapshot(self) -> None:
         async for sid in self.store.revoked_sessions():
             self.mirror.revoke_session(sid)
-        async for user_id, not_before in self.store.users_not_before():
-            self.mirror.set_not_before(user_id, not_before)
+        async for user_id, version in self.store.lowest_versions():
+            self.mirror.set_lowest_version(user_id, version)
 
     async def _handle(self, channel: str, data: str) -> None:
         if channel == self.store.acks:
@@ -153,8 +153,8 @@ class RevocationFeed:
         revocation = messages.decode(data)
         for sid in revocation.sessions:
             self.mirror.revoke_session(sid)
-        for user_id, not_before in revocation.users:
-            self.mirror.set_not_before(user_id, not_before)
+        for user_id, version in revocation.users:
+            self.mirror.set_lowest_version(user_id, version)
         await self.store.acknowledge(revocation.id)
 
 

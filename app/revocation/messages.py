@@ -1,9 +1,9 @@
 """The wire format of the revocation feed. Pure: what is published, and how it is read back.
 
 A revocation is published as one line, `<id>|<item>,<item>,...`, where an item is
-`s:<sid>` (a session ended) or `u:<user id>:<not before>` (the user's tokens issued until
-that second, it included, are refused). An acknowledgement is the revocation's id alone, on
-its own channel. Items of an unknown kind are skipped, so that a newer writer can add kinds.
+`s:<sid>` (a session ended) or `u:<user id>:<version>` (the user's tokens of a lower version
+are refused). An acknowledgement is the revocation's id alone, on its own channel. Items of
+an unknown kind are skipped, so that a newer writer can add kinds.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def channels(prefix: str) -> tuple[str, str]:
 @dataclass(frozen=True, slots=True)
 class Revocation:
     sessions: tuple[str, ...] = ()
-    users: tuple[tuple[str, int], ...] = ()  # (user id, not before)
+    users: tuple[tuple[str, int], ...] = ()  # (user id, lowest valid token version)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def __bool__(self) -> bool:
@@ -30,12 +30,12 @@ class Revocation:
 
 def encode(revocation: Revocation) -> str:
     items = [f"s:{sid}" for sid in revocation.sessions]
-    items += [f"u:{user_id}:{not_before}" for user_id, not_before in revocation.users]
+    items += [f"u:{user_id}:{version}" for user_id, version in revocation.users]
     return f"{revocation.id}|{','.join(items)}"
 
 
 def decode(data: str) -> Revocation:
-    """Read a published revocation; `ValueError` if a user item's time is not a number."""
+    """Read a published revocation; `ValueError` if a user item's version is not a number."""
     message_id, _, body = data.partition("|")
     sessions: list[str] = []
     users: list[tuple[str, int]] = []
@@ -44,8 +44,8 @@ def decode(data: str) -> Revocation:
         if kind == "s":
             sessions.append(rest)
         elif kind == "u":
-            user_id, _, not_before = rest.partition(":")
-            users.append((user_id, int(not_before)))
+            user_id, _, version = rest.partition(":")
+            users.append((user_id, int(version)))
     return Revocation(tuple(sessions), tuple(users), message_id)
 
 

@@ -18,7 +18,7 @@ class RevocationMirror:
         self.ttl = ttl  # how long an entry matters: one access-token lifetime plus skew
         self.trusted_until = 0.0  # time.monotonic() deadline
         self._sessions: dict[str, float] = {}  # sid -> when the entry may be forgotten
-        self._not_before: dict[str, tuple[int, float]] = {}  # user -> (not before, forget at)
+        self._versions: dict[str, tuple[int, float]] = {}  # user -> (lowest valid, forget at)
         self._next_prune = 0.0
 
     def check(self, claims: AccessClaims) -> bool | None:
@@ -27,20 +27,18 @@ class RevocationMirror:
             return None
         if claims.sid in self._sessions:
             return True
-        entry = self._not_before.get(claims.sub)
-        return entry is not None and claims.iat <= entry[0]
+        entry = self._versions.get(claims.sub)
+        return entry is not None and claims.ver < entry[0]
 
     def revoke_session(self, sid: str, ttl: float | None = None) -> None:
         self._sessions[sid] = time.time() + (self.ttl if ttl is None else ttl)
         self._maybe_prune()
 
-    def set_not_before(self, user_id: str, not_before: int, ttl: float | None = None) -> None:
-        current = self._not_before.get(user_id)
-        if current is None or current[0] < not_before:
-            self._not_before[user_id] = (
-                not_before,
-                time.time() + (self.ttl if ttl is None else ttl),
-            )
+    def set_lowest_version(self, user_id: str, version: int, ttl: float | None = None) -> None:
+        """Refuse the user's tokens below `version`; the lowest valid version only rises."""
+        current = self._versions.get(user_id)
+        if current is None or current[0] < version:
+            self._versions[user_id] = (version, time.time() + (self.ttl if ttl is None else ttl))
         self._maybe_prune()
 
     @property
@@ -54,7 +52,7 @@ class RevocationMirror:
         self.trusted_until = 0.0
 
     def __len__(self) -> int:
-        return len(self._sessions) + len(self._not_before)
+        return len(self._sessions) + len(self._versions)
 
     def _maybe_prune(self) -> None:
         now = time.time()
@@ -62,4 +60,4 @@ class RevocationMirror:
             return
         self._next_prune = now + 30
         self._sessions = {sid: until for sid, until in self._sessions.items() if until > now}
-        self._not_before = {u: e for u, e in self._not_before.items() if e[1] > now}
+        self._versions = {u: e for u, e in self._versions.items() if e[1] > now}

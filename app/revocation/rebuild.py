@@ -20,7 +20,7 @@ class Rebuilder:
         """Sessions ended and users cut off within a revocation's lifetime, back into Redis."""
         ttl = self.store.revoked_ttl
         ended = await sessions.revoked_within(self.db, ttl)
-        cut_off = await users.not_before_within(self.db, ttl)
+        cut_off = await users.cut_off_within(self.db, ttl)
         await self.store.restore(ended, cut_off)
 
     async def ensure(self) -> bool:

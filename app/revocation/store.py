@@ -1,8 +1,9 @@
-"""Redis state of revoked access tokens: revoked sessions, per-user "not before", the marker.
+"""Redis state of revoked access tokens: revoked sessions, each user's lowest valid token
+version, and the marker that says Redis holds the whole state.
 
 Every key is named by a `sid` or user id, never by a token, and carries a TTL no longer than
 the tokens it speaks of can live, so the state never grows without bound. The one exception
-is the marker that says Redis still holds this state (see `is_seeded`).
+is the marker (see `is_seeded`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,16 @@ from redis.asyncio import Redis
 
 from app.revocation import messages
 from app.tokens import AccessClaims
+
+# A user's lowest valid version only ever rises, whatever order two cut-offs arrive in: one
+# key, read and written in one script.
+_RAISE = """
+local current = redis.call('GET', KEYS[1])
+if not current or tonumber(current) < tonumber(ARGV[1]) then
+    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+return 1
+"""
 
 
 def revoked_ttl(access_ttl: int, clock_skew: int) -> int:
@@ -25,24 +36,29 @@ class RevocationStore:
     def __init__(self, redis: Redis, *, prefix: str, access_ttl: int, clock_skew: int):
         self.redis = redis
         self._session = f"{prefix}revoked:sid:"
-        self._not_before = f"{prefix}notbefore:user:"
-        self._seeded = f"{prefix}revocations:seeded"
+        self._version = f"{prefix}version:user:"
+        # Named anew with the token versions: a Redis of an older release is rebuilt once.
+        self._seeded = f"{prefix}revocations:whole"
         self.events, self.acks = messages.channels(prefix)
         self.revoked_ttl = revoked_ttl(access_ttl, clock_skew)
+        self._raise = redis.register_script(_RAISE)
 
     def session_key(self, sid: str) -> str:
         return self._session + sid
 
     def user_key(self, user_id: str) -> str:
-        return self._not_before + user_id
+        return self._version + user_id
 
     async def publish(self, revocation: messages.Revocation) -> int:
-        """Store a revocation and publish it in one round trip; how many subscribers got it."""
-        async with self.redis.pipeline(transaction=False) as pipe:
+        """Store a revocation and publish it, all or nothing (MULTI): a stored mark means the
+        workers were told. How many subscribers got it."""
+        async with self.redis.pipeline(transaction=True) as pipe:
             for sid in revocation.sessions:
                 pipe.set(self.session_key(sid), "1", ex=self.revoked_ttl)
-            for user_id, not_before in revocation.users:
-                pipe.set(self.user_key(user_id), str(not_before), ex=self.revoked_ttl)
+            for user_id, version in revocation.users:
+                await self._raise(
+                    keys=[self.user_key(user_id)], args=[version, self.revoked_ttl], client=pipe
+                )
             pipe.publish(self.events, messages.encode(revocation))
             receivers: int = (await pipe.execute())[-1]
         return receivers
@@ -50,18 +66,25 @@ class RevocationStore:
     async def acknowledge(self, revocation_id: str) -> None:
         await self.redis.publish(self.acks, messages.encode_ack(revocation_id))
 
-    async def is_session_revoked(self, sid: str) -> bool:
-        return bool(await self.redis.exists(self.session_key(sid)))
+    async def unmarked(self, sids: list[str]) -> list[str]:
+        """The sessions among `sids` whose revocation Redis does not hold."""
+        if not sids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid in sids:
+                pipe.exists(self.session_key(sid))
+            marked = await pipe.execute()
+        return [sid for sid, present in zip(sids, marked, strict=True) if not present]
 
     async def is_revoked(self, claims: AccessClaims) -> bool | None:
-        """One round trip: is the token's session revoked, or was it issued at or before its
-        user's "not before" (a password change, log out everywhere, a disabled account, a scope
-        removed)? None when Redis has lost its revocation state (see `is_seeded`): rebuild it,
-        then ask again."""
-        session, not_before, seeded = await self.redis.mget(
+        """One round trip: is the token's session revoked, or its version below its user's
+        lowest valid one (a password change, log out everywhere, a disabled account, a scope
+        removed)? None when Redis has lost its revocation state (see `is_seeded`): rebuild
+        it, then ask again."""
+        session, version, seeded = await self.redis.mget(
             self.session_key(claims.sid), self.user_key(claims.sub), self._seeded
         )
-        if session is not None or (not_before is not None and claims.iat <= int(not_before)):
+        if session is not None or (version is not None and claims.ver < int(version)):
             return True
         return False if seeded is not None else None
 
@@ -71,7 +94,7 @@ class RevocationStore:
         async for key in self.redis.scan_iter(match=self.session_key("*"), count=1000):
             yield key.rsplit(":", 1)[1]
 
-    async def users_not_before(self) -> AsyncIterator[tuple[str, int]]:
+    async def lowest_versions(self) -> AsyncIterator[tuple[str, int]]:
         keys = [k async for k in self.redis.scan_iter(match=self.user_key("*"), count=1000)]
         for start in range(0, len(keys), 1000):
             chunk = keys[start : start + 1000]
@@ -91,7 +114,9 @@ class RevocationStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             for sid, remaining in sessions:
                 pipe.set(self.session_key(sid), "1", ex=remaining)
-            for user_id, not_before, remaining in users:
-                pipe.set(self.user_key(user_id), str(not_before), ex=remaining)
+            for user_id, version, remaining in users:
+                await self._raise(
+                    keys=[self.user_key(user_id)], args=[version, remaining], client=pipe
+                )
             pipe.set(self._seeded, "1")
             await pipe.execute()

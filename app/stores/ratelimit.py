@@ -11,58 +11,76 @@ from redis.asyncio import Redis
 from app.limits import Count, Limits, address_group, login_wait, registration_wait
 from app.policy import username_key
 
+# Take an attempt back on success: never below zero, never a key without its window (a key
+# that expired meanwhile stays gone: a success can't hand out a budget of its own).
+_TAKE_BACK = """
+local value = tonumber(redis.call('GET', KEYS[1]) or '0')
+if value > 0 then
+    redis.call('DECR', KEYS[1])
+end
+return 1
+"""
+
 
 class LoginLimiter:
     def __init__(self, redis: Redis, *, prefix: str, limits: Limits | None = None):
         self.redis = redis
         self.limits = limits or Limits()
         self._prefix = prefix
+        self._take_back = redis.register_script(_TAKE_BACK)
 
-    def _keys(self, username: str, address: str | None) -> tuple[str, str, str, str, str]:
+    def _keys(self, username: str, address: str | None) -> dict[str, str]:
         account, group = username_key(username), address_group(address)
         p = self._prefix
-        return (
-            f"{p}login:pair:{account}|{group}",
-            f"{p}login:address:{group}",
-            f"{p}login:account:{account}",
-            f"{p}login:known:{account}",
-            group,
-        )
+        return {
+            "pair": f"{p}login:pair:{account}|{group}",
+            "address": f"{p}login:address:{group}",
+            "account": f"{p}login:account:{account}",
+            "known": f"{p}login:known:{account}",
+            "successes": f"{p}login:ok:{account}",
+            "group": group,
+        }
 
     async def attempt(self, username: str, address: str | None, *, authenticated: bool) -> int:
         """Count a login attempt (or, `authenticated`, a password change's check of the
         current password); seconds to wait before trying again, 0 when it may go ahead."""
-        pair, by_address, by_account, known, group = self._keys(username, address)
+        keys = self._keys(username, address)
         window = self.limits.window
-        counted = [pair] if authenticated else [pair, by_address, by_account]
+        counted = ["pair", "account"] if authenticated else ["pair", "address", "account"]
         async with self.redis.pipeline(transaction=True) as pipe:
-            for key in counted:
-                pipe.incr(key)
-                pipe.expire(key, window, nx=True)  # the window never slides
-                pipe.ttl(key)
-            pipe.sismember(known, group)
+            for name in counted:
+                pipe.incr(keys[name])
+                pipe.expire(keys[name], window, nx=True)  # the window never slides
+                pipe.ttl(keys[name])
+            pipe.sismember(keys["known"], keys["group"])
+            pipe.get(keys["successes"])
+            pipe.ttl(keys["successes"])
             replies = await pipe.execute()
-        counts = [Count(replies[3 * i], replies[3 * i + 2]) for i in range(len(counted))]
+        counts = {name: Count(replies[3 * i], replies[3 * i + 2]) for i, name in enumerate(counted)}
+        successes = Count(int(replies[-2] or 0), replies[-1])
         return login_wait(
             self.limits,
-            pair=counts[0],
-            address=None if authenticated else counts[1],
-            account=None if authenticated else counts[2],
-            known_address=bool(replies[-1]),
+            pair=counts["pair"],
+            address=counts.get("address"),
+            account=counts["account"],
+            known_address=bool(replies[-3]),
+            successes=None if authenticated else successes,
         )
 
     async def succeeded(self, username: str, address: str | None, *, authenticated: bool) -> None:
         """The right password: this address's count for the account starts afresh, the other
-        counts take this attempt back, and the address is one the account is known from."""
-        pair, by_address, by_account, known, group = self._keys(username, address)
+        counts take this attempt back, the success is counted, and the address is one the
+        account is known from."""
+        keys = self._keys(username, address)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(pair)
+            pipe.delete(keys["pair"])
+            for name in ("account",) if authenticated else ("address", "account"):
+                await self._take_back(keys=[keys[name]], client=pipe)
             if not authenticated:
-                for key in (by_address, by_account):
-                    pipe.decr(key)
-                    pipe.expire(key, self.limits.window, nx=True)  # never a key without TTL
-                pipe.sadd(known, group)
-                pipe.expire(known, self.limits.known_for)
+                pipe.incr(keys["successes"])
+                pipe.expire(keys["successes"], self.limits.success_window, nx=True)
+                pipe.sadd(keys["known"], keys["group"])
+                pipe.expire(keys["known"], self.limits.known_for)
             await pipe.execute()
 
 

@@ -19,17 +19,16 @@ async def create(
     expires_at: datetime,
     user_agent: str | None,
     ip: str | None,
-    password_hash: str,
-    cut: datetime | None,
+    version: int,
 ) -> str | None:
-    """Start a session, but only while the user is as the caller verified it: this password
-    hash, not disabled, tokens cut off at `cut` (None: never). The session gets `scope` within
-    the user's current scopes; that scope, or None when the user changed meanwhile."""
+    """Start a session, but only while the user is as the caller verified it: not disabled,
+    and at token version `version` (no password change, disable or cut-off since). The
+    session gets `scope` within the user's current scopes; that scope, or None when the user
+    changed meanwhile."""
     granted: str | None = await db.fetchval(
         "INSERT INTO sessions (id, user_id, scope, current_jti, expires_at, user_agent, ip)"
         " SELECT $1, u.id, scope_intersect(u.scope, $3), $4, $5, $6, $7 FROM users u"
-        " WHERE u.id = $2 AND u.password_hash = $8 AND u.disabled_at IS NULL"
-        " AND u.tokens_valid_after IS NOT DISTINCT FROM $9"
+        " WHERE u.id = $2 AND u.token_version = $8 AND u.disabled_at IS NULL"
         # The user's row locked: a password change, disable or log out everywhere either
         # commits first (and the conditions above, checked again, fail), or waits for this
         # session and then ends it.
@@ -42,8 +41,7 @@ async def create(
         expires_at,
         user_agent,
         ip,
-        password_hash,
-        cut,
+        version,
     )
     return granted
 
@@ -52,7 +50,8 @@ async def create(
 # back for a retry, so that both answers are the same bytes.
 _PAIR = (
     "s.user_id, coalesce(s.rotated_scope, s.scope) AS scope, s.expires_at, u.username,"
-    " extract(epoch FROM s.rotated_at)::bigint AS issued_at"
+    " extract(epoch FROM s.rotated_at)::bigint AS issued_at,"
+    " coalesce(s.rotated_version, 0) AS version"
 )
 
 
@@ -68,23 +67,26 @@ async def rotate(
     ip: str | None,
 ) -> asyncpg.Record | None:
     """Compare-and-set the session's refresh token: only the current `jti` moves it on, to
-    `new_jti`, issued at `now` (or just after the user's last cut-off, if that is later).
+    `new_jti`, issued at `now` with the user's current token version.
 
-    The session keeps only the scopes its user still has; the pair gets those, narrowed to
-    `scope` when given. Of any number of concurrent calls with one `jti`, exactly one gets a
-    row. None when the token is not the current one, the session is revoked or expired, or
-    the user disabled.
+    The user's row is locked for it (FOR SHARE), so a cut-off or a scope change is either
+    seen whole or waits for this rotation and then catches its pair. The session keeps only
+    the scopes its user still has; the pair gets those, narrowed to `scope` when given. Of
+    any number of concurrent calls with one `jti`, exactly one gets a row. None when the
+    token is not the current one, the session is revoked or expired, or the user disabled.
     """
     return await db.fetchrow(
-        "UPDATE sessions s SET current_jti = $3, previous_jti = $2,"
-        " rotated_at = to_timestamp(greatest($4::bigint,"
-        " coalesce(floor(extract(epoch FROM u.tokens_valid_after))::bigint + 1, 0))),"
+        "WITH u AS (SELECT id, username, scope, token_version FROM users"
+        " WHERE id = (SELECT user_id FROM sessions WHERE id = $1) AND disabled_at IS NULL"
+        " FOR SHARE)"
+        " UPDATE sessions s SET current_jti = $3, previous_jti = $2, rotated_at = to_timestamp($4),"
         " scope = scope_intersect(s.scope, u.scope),"
         " rotated_scope = scope_intersect(scope_intersect(s.scope, u.scope), $5),"
+        " rotated_version = u.token_version,"
         " last_used_at = now(), user_agent = coalesce($6, s.user_agent), ip = coalesce($7, s.ip)"
-        " FROM users u"
+        " FROM u"
         " WHERE s.id = $1 AND s.current_jti = $2 AND s.revoked_at IS NULL"
-        " AND s.expires_at > now() AND u.id = s.user_id AND u.disabled_at IS NULL"
+        " AND s.expires_at > now() AND u.id = s.user_id"
         f" RETURNING {_PAIR}",
         sid,
         jti,
@@ -97,19 +99,33 @@ async def rotate(
 
 
 async def refresh_state(
-    db: Queryable, *, sid: str, jti: str, grace_seconds: int
+    db: Queryable,
+    *,
+    sid: str,
+    jti: str,
+    successor: str,
+    grace_seconds: int,
+    ended_window: int,
 ) -> asyncpg.Record | None:
     """What a refresh that did not rotate should make of `jti` in session `sid`, and the pair
-    of the session's latest rotation."""
+    of the session's latest rotation. `replaced`: `jti` was rotated to a token other than
+    its derived successor (by an older release): refused, but no sign of theft.
+    `recently_ended`: the session ended within `ended_window` seconds (its access tokens may
+    still live, so its revocation must be published)."""
     return await db.fetchrow(
         "SELECT s.current_jti = $2 AS is_current,"
-        " s.previous_jti = $2 AND s.rotated_at > now() - make_interval(secs => $3) AS in_grace,"
+        " s.previous_jti = $2 AND s.current_jti = $3"
+        " AND s.rotated_at > now() - make_interval(secs => $4) AS in_grace,"
+        " s.previous_jti = $2 AND s.current_jti <> $3 AS replaced,"
         " s.revoked_at IS NOT NULL OR s.expires_at <= now() OR u.disabled_at IS NOT NULL"
-        f" AS ended, {_PAIR}"
+        " AS ended, s.revoked_at > now() - make_interval(secs => $5) AS recently_ended,"
+        f" {_PAIR}"
         " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
         sid,
         jti,
+        successor,
         float(grace_seconds),
+        float(ended_window),
     )
 
 

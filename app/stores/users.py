@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import asyncpg
 
 from app.db import Queryable
@@ -26,7 +24,7 @@ async def create(db: Queryable, username: str, password_hash: str, scope: str) -
     return row
 
 
-_USER = "id, username, password_hash, scope, disabled_at, tokens_valid_after"
+_USER = "id, username, password_hash, scope, disabled_at, token_version"
 
 
 async def by_username(db: Queryable, username: str) -> asyncpg.Record | None:
@@ -52,30 +50,46 @@ async def rehash(db: Queryable, user_id: str, verified_hash: str, new_hash: str)
 
 
 async def cut_off_with_password(
-    db: Queryable, user_id: str, verified_hash: str, new_hash: str | None, cut: datetime
+    db: Queryable, user_id: str, version: int, new_hash: str
 ) -> asyncpg.Record | None:
-    """Set a new password (or keep it, `new_hash` None) and cut off every token issued until
-    `cut`, only while the password is still the one verified and the user not disabled."""
+    """Set a new password and cut off every token of the user, only while the user is as the
+    caller read it (its token version) and not disabled; the user as it is now."""
     return await db.fetchrow(
-        "UPDATE users SET password_hash = coalesce($3, password_hash),"
-        " tokens_valid_after = $4, updated_at = now()"
-        f" WHERE id = $1 AND password_hash = $2 AND disabled_at IS NULL RETURNING {_USER}",
+        "UPDATE users SET password_hash = $3, token_version = token_version + 1,"
+        " tokens_valid_after = now(), updated_at = now()"
+        f" WHERE id = $1 AND token_version = $2 AND disabled_at IS NULL RETURNING {_USER}",
         user_id,
-        verified_hash,
+        version,
         new_hash,
-        cut,
     )
 
 
-async def set_scope(db: Queryable, user_id: str, scope: str, cut: datetime | None) -> None:
-    """The user's scopes from now on; `cut` also cuts off the tokens issued until then."""
-    await db.execute(
-        "UPDATE users SET scope = $2, tokens_valid_after = coalesce($3, tokens_valid_after),"
-        " updated_at = now() WHERE id = $1",
+async def lock(db: Queryable, user_id: str, recent: int) -> asyncpg.Record:
+    """The user's row, locked for update until the transaction ends; `recently_cut`: cut off
+    in the last `recent` seconds."""
+    row = await db.fetchrow(
+        "SELECT scope, token_version,"
+        " tokens_valid_after > now() - make_interval(secs => $2) AS recently_cut"
+        " FROM users WHERE id = $1 FOR UPDATE",
+        user_id,
+        float(recent),
+    )
+    assert row is not None
+    return row
+
+
+async def set_scope(db: Queryable, user_id: str, scope: str, cut: bool) -> int:
+    """The user's scopes from now on; `cut` also cuts off every token issued until now. The
+    user's token version, as it is now."""
+    version: int = await db.fetchval(
+        "UPDATE users SET scope = $2, token_version = token_version + $3,"
+        " tokens_valid_after = CASE WHEN $3 > 0 THEN now() ELSE tokens_valid_after END,"
+        " updated_at = now() WHERE id = $1 RETURNING token_version",
         user_id,
         scope,
-        cut,
+        1 if cut else 0,
     )
+    return version
 
 
 async def set_disabled(db: Queryable, user_id: str, disabled: bool) -> None:
@@ -87,24 +101,26 @@ async def set_disabled(db: Queryable, user_id: str, disabled: bool) -> None:
     )
 
 
-async def set_tokens_valid_after(db: Queryable, user_id: str, moment: datetime) -> None:
-    await db.execute(
-        "UPDATE users SET tokens_valid_after = $2, updated_at = now() WHERE id = $1",
+async def cut_off(db: Queryable, user_id: str) -> int:
+    """Refuse every token of the user issued until now; its new token version."""
+    version: int = await db.fetchval(
+        "UPDATE users SET token_version = token_version + 1, tokens_valid_after = now(),"
+        " updated_at = now() WHERE id = $1 RETURNING token_version",
         user_id,
-        moment,
     )
+    return version
 
 
-async def not_before_within(db: Queryable, seconds: int) -> list[tuple[str, int, int]]:
-    """Users whose tokens were cut off in the last `seconds`: (id, not before, remaining)."""
+async def cut_off_within(db: Queryable, seconds: int) -> list[tuple[str, int, int]]:
+    """Users cut off in the last `seconds`: (id, token version, seconds that still matter)."""
     rows = await db.fetch(
-        "SELECT id, extract(epoch FROM tokens_valid_after)::bigint AS not_before,"
+        "SELECT id, token_version,"
         " ceil(extract(epoch FROM tokens_valid_after + make_interval(secs => $1) - now()))::int"
         " AS remaining FROM users WHERE tokens_valid_after > now() - make_interval(secs => $1)",
         float(seconds),
     )
     return [
-        (str(row["id"]), int(row["not_before"]), int(row["remaining"]))
+        (str(row["id"]), int(row["token_version"]), int(row["remaining"]))
         for row in rows
         if row["remaining"] > 0
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -16,7 +17,7 @@ from argon2 import PasswordHasher
 from app.accounts.registration import Registration
 from app.db import Database
 from app.scopes import ADMIN_SCOPE, DEFAULT_SCOPE
-from tests.support import DATABASE_URL, live_server
+from tests.support import DATABASE_URL, ROOT, live_server, server_env
 
 pytestmark = pytest.mark.e2e
 
@@ -195,3 +196,55 @@ async def set_hash(username: str, password_hash: str) -> None:
         )
     finally:
         await connection.close()
+
+
+async def run_cli(*args: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=server_env(),
+        cwd=ROOT,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, (args, out, err)
+
+
+async def test_a_scope_removal_racing_a_refresh_leaves_no_token_with_the_scope(
+    server: str,
+) -> None:
+    """`set-scope` demotes an admin while a refresh is in flight; the users row is held for
+    a moment (as a slow link or another transaction would), so the two meet in every order.
+    Whatever the order, no token the admin holds afterwards can use the admin scope."""
+    async with httpx.AsyncClient(base_url=server, timeout=30) as http:
+        for round_, delay in enumerate((0.0, 0.05, 0.15, 0.3, 0.6)):
+            admin = new_username("demoted")
+            await create_user(admin, ADMIN_PASSWORD, f"{DEFAULT_SCOPE} {ADMIN_SCOPE}")
+            tokens = (await login(http, admin, ADMIN_PASSWORD)).json()
+            holder = await asyncpg.connect(DATABASE_URL)
+            held = holder.transaction()
+            await held.start()
+            await holder.execute("SELECT 1 FROM users WHERE lower(username) = $1 FOR UPDATE", admin)
+            demotion = asyncio.create_task(run_cli("set-scope", admin, DEFAULT_SCOPE))
+            await asyncio.sleep(delay)
+            refresh = asyncio.create_task(
+                http.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+            )
+            await asyncio.sleep(0.2)
+            await held.rollback()
+            await holder.close()
+            await demotion
+            answer = await refresh
+            assert answer.status_code == 200, (round_, answer.text)
+            for token in (tokens["access_token"], answer.json()["access_token"]):
+                used = await http.post(f"/api/admin/users/{admin}/enable", headers=bearer(token))
+                assert used.status_code in (401, 403), (round_, used.status_code, used.text)
+            assert "admin" not in answer.json()["scope"].split() or (
+                (
+                    await http.get("/api/me", headers=bearer(answer.json()["access_token"]))
+                ).status_code
+                == 401
+            ), round_

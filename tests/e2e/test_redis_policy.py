@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from redis import Redis
+from redis.exceptions import RedisError
 
 from devtools.redis import local_redis
 from tests.support import live_server
@@ -36,3 +38,39 @@ def test_where_config_is_disabled_it_still_starts(database: str) -> None:
     with local_redis("--rename-command", "CONFIG", "") as redis:
         with live_server(workers=1, REDIS_URL=redis.url()) as base:
             assert httpx.get(base + "/health", timeout=5).status_code == 200
+
+
+def test_a_full_redis_is_a_503_never_a_500(database: str) -> None:
+    """Under noeviction a full Redis refuses writes: routes that write answer 503 with
+    Retry-After, nothing is spent, and a retry once there is room again completes."""
+    with (
+        local_redis("--maxmemory-policy", "noeviction") as redis,
+        live_server(workers=1, REDIS_URL=redis.url()) as base,
+        httpx.Client(base_url=base, timeout=10) as http,
+        Redis.from_url(redis.url()) as admin,
+    ):
+        credentials = {"username": "full_redis", "password": "correct horse battery"}
+        assert http.post("/auth/register", json=credentials).status_code == 201
+        tokens = http.post("/auth/login", json=credentials).json()
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+
+        def fill() -> None:  # full: its limit below what it holds already
+            used = int(admin.info("memory")["used_memory"])
+            admin.config_set("maxmemory", str(used // 2))
+            with pytest.raises(RedisError, match="maxmemory"):
+                admin.set("one more key", "x")
+
+        def assert_unavailable(what: str, answer: httpx.Response) -> None:
+            assert answer.status_code == 503, (what, answer.status_code, answer.text)
+            assert answer.json()["error"] == "temporarily_unavailable", what
+            assert int(answer.headers["retry-after"]) > 0, what
+
+        fill()
+        assert_unavailable("login", http.post("/auth/login", json=credentials))
+        refresh = {"refresh_token": tokens["refresh_token"]}
+        assert_unavailable("refresh", http.post("/auth/refresh", json=refresh))
+        assert_unavailable("logout", http.post("/auth/logout", headers=bearer))
+        admin.config_set("maxmemory", "0")
+        # the logout ended the session in PostgreSQL first: its retry completes it
+        assert http.post("/auth/logout", headers=bearer).status_code == 204
+        assert http.get("/api/me", headers=bearer).status_code == 401

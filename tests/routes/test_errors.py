@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -131,3 +132,21 @@ async def test_register_with_unencodable_password_is_not_5xx(api: Api) -> None:
     assert response.status in (201, 400), response.text
     if response.status == 400:
         assert_error(response, 400, "invalid_request")
+
+
+async def test_a_forwarded_address_that_is_no_address_is_not_a_500(
+    make_api: Callable[..., Api],
+) -> None:
+    """Behind a proxy, the forwarding header may carry anything: not an address, not UTF-8."""
+    api = make_api(proxies_count=1)
+    await api.register("alice", PASSWORD)
+    for forwarded in (b"\\xff\\xfe1.2.3.4", b"_" + b"a" * 3000, b"not an address"):
+        answer = await api.request(
+            "POST",
+            "/auth/login",
+            json={"username": "alice", "password": PASSWORD},
+            headers={"X-Forwarded-For": forwarded},  # type: ignore[dict-item]
+        )
+        assert answer.status == 200, answer.text
+        listed = await api.request("GET", "/auth/sessions", token=answer.json["access_token"])
+        assert listed.json["sessions"][0]["ip"] is None

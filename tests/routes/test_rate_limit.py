@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from app import passwords
@@ -292,3 +293,63 @@ async def test_successful_login_resets_the_account_count(api: Api) -> None:
     # and the limit still applies afterwards
     await fail(api, "alice", 10)
     assert_rate_limited(await login(api, "alice", PASSWORD))
+
+
+async def test_successful_logins_are_limited_too(api: Api) -> None:
+    """Each costs a hash: thirty a minute per account, then 429 (the right password too)."""
+    await api.register("alice", PASSWORD)
+    for _ in range(30):
+        await api.login("alice", PASSWORD)
+    assert_rate_limited(await login(api, "alice", PASSWORD))
+
+
+async def test_a_success_never_leaves_a_counter_below_zero(
+    api: Api, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A success takes its attempt back; if the window ran out meanwhile, nothing is taken
+    back (a negative count would be a budget of guesses of its own)."""
+    await api.register("alice", PASSWORD)
+    group = await peer_address(api)
+    counters = [f"{REDIS_PREFIX}login:{kind}" for kind in (f"address:{group}", "account:alice")]
+    await fail(api, "alice", 3)
+    verify = passwords.verify_password
+
+    async def window_ends_meanwhile(password_hash: str | None, password: str) -> Any:
+        await redis.delete(*counters)  # the windows run out while the hash is checked
+        return await verify(password_hash, password)
+
+    monkeypatch.setattr(passwords, "verify_password", window_ends_meanwhile)
+    await api.login("alice", PASSWORD)
+    for key in counters:
+        assert await redis.get(key) is None, key  # not -1 with a fresh window
+    keys = [key async for key in redis.scan_iter(match=REDIS_PREFIX + "login:*")]
+    for key in keys:
+        if await redis.type(key) == "string":
+            assert int(await redis.get(key)) >= 0, key
+
+
+async def test_a_wrong_current_password_is_counted_and_never_a_second_guess(api: Api) -> None:
+    tokens = await api.user("alice", PASSWORD)
+    # the real password given as the new one proves nothing: 403, not a password change
+    answer = await api.request(
+        "POST",
+        "/auth/password",
+        token=tokens["access_token"],
+        json={"current_password": "not the password", "new_password": PASSWORD},
+    )
+    assert_error(answer, 403, "wrong_password")
+    for _ in range(9):
+        answer = await api.request(
+            "POST",
+            "/auth/password",
+            token=tokens["access_token"],
+            json={"current_password": "not the password", "new_password": "x new password 1"},
+        )
+        assert_error(answer, 403, "wrong_password")
+    answer = await api.request(
+        "POST",
+        "/auth/password",
+        token=tokens["access_token"],
+        json={"current_password": PASSWORD, "new_password": "x new password 1"},
+    )
+    assert_rate_limited(answer)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
 
 from tests.support import Api
 from tests.support.asserts import (
@@ -11,6 +15,7 @@ from tests.support.asserts import (
     access_works,
     assert_error,
     assert_token_response,
+    claims,
     list_sessions,
     refresh_refused,
     refresh_works,
@@ -63,3 +68,41 @@ async def test_logout_racing_a_refresh_leaves_nothing_alive(make_api: Callable[.
         else:
             assert_error(refresh, 401, "invalid_grant")
     assert outcomes <= {200, 401}
+
+
+async def test_a_reuse_whose_redis_step_failed_is_completed_by_the_next_refusal(
+    api: Api, redis: Redis
+) -> None:
+    """The thief rotated on; the victim's old token revokes the session, but that revocation
+    never reached Redis: the next refusal of a token of that session publishes it, so the
+    thief's access token stops."""
+    first = await api.user("alice", PASSWORD)
+    second = await refresh_works(api, first["refresh_token"])
+    thief = await refresh_works(api, second["refresh_token"])
+    await refresh_refused(api, first["refresh_token"])  # reuse: the session ends
+    mark = api.app.ctx.revocations.store.session_key(first["session_id"])
+    assert await redis.delete(mark) == 1  # as if that Redis write had failed
+    await refresh_refused(api, first["refresh_token"])  # the victim's client retries
+    assert await redis.exists(mark) == 1
+    await access_refused(api, thief["access_token"])
+
+
+async def test_a_token_an_older_release_rotated_is_refused_without_ending_the_session(
+    api: Api, db: Any
+) -> None:
+    """A rolling upgrade: the previous release rotated A to a random successor, so a retry of
+    A can't be answered with the same pair. Refused, and the session lives on."""
+    first = await api.user("alice", PASSWORD)
+    old_jti = claims(first["refresh_token"])["jti"]
+    await db.execute(
+        "UPDATE sessions SET previous_jti = $2, current_jti = $3, rotated_at = now() WHERE id = $1",
+        uuid.UUID(first["session_id"]),
+        old_jti,
+        str(uuid.uuid4()),
+    )
+    await refresh_refused(api, first["refresh_token"])
+    row = await db.fetchrow(
+        "SELECT revoked_at FROM sessions WHERE id = $1", uuid.UUID(first["session_id"])
+    )
+    assert row["revoked_at"] is None
+    await access_works(api, first)

@@ -91,7 +91,13 @@ def assert_refused(verify: Callable[[Any], Any], token: Any) -> TokenError:
 
 
 def fake_claims(
-    n: int = 0, *, sid: str | None = None, sub: str = "u1", iat: int = 1000, exp: int | None = None
+    n: int = 0,
+    *,
+    sid: str | None = None,
+    sub: str = "u1",
+    iat: int = 1000,
+    exp: int | None = None,
+    ver: int = 0,
 ) -> AccessClaims:
     """Verified claims as the bearer check holds them, without a token."""
     return AccessClaims(
@@ -102,4 +108,5 @@ def fake_claims(
         username="alice",
         iat=iat,
         exp=iat + 600 if exp is None else exp,
+        ver=ver,
     )

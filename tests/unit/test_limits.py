@@ -81,3 +81,20 @@ def test_a_wait_is_never_zero_seconds_when_refused() -> None:
     )
     assert registration_wait(LIMITS, Count(21, -1)) == 1
     assert registration_wait(LIMITS, Count(20, 50)) == 0
+
+
+@pytest.mark.parametrize(
+    ("address", "group"),
+    [
+        ("64:ff9b::c000:207", "192.0.2.7"),  # NAT64 (RFC 6052): the IPv4 client inside
+        ("2002:c000:207::1", "192.0.2.7"),  # 6to4
+    ],
+)
+def test_translated_ipv4_clients_count_as_themselves(address: str, group: str) -> None:
+    assert address_group(address) == group
+
+
+def test_successful_logins_are_limited_per_account() -> None:
+    free = {"pair": FREE, "address": FREE, "account": FREE, "known_address": True}
+    assert login_wait(LIMITS, **free, successes=Count(29, 40)) == 0
+    assert login_wait(LIMITS, **free, successes=Count(30, 40)) == 40

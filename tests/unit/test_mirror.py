@@ -37,7 +37,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 def test_an_untrusted_mirror_answers_none(clock: Clock) -> None:
     mirror = RevocationMirror(ttl=660)
     mirror.revoke_session("sid-1")
-    mirror.set_not_before("u1", 5000)
+    mirror.set_lowest_version("u1", 5)
     assert not mirror.trusted
     # never trusted: no answer at all, revoked or not
     assert mirror.check(fake_claims(1, sid="sid-1")) is None
@@ -81,28 +81,30 @@ def test_trust_expires_at_its_deadline(clock: Clock) -> None:
     assert mirror.check(good) is None
 
 
-def test_revoked_sessions_and_user_not_before(clock: Clock) -> None:
+def test_revoked_sessions_and_lowest_versions(clock: Clock) -> None:
     mirror = RevocationMirror(ttl=660)
     mirror.trust_until(clock.mono + 100)
 
     mirror.revoke_session("sid-dead")
     assert mirror.check(fake_claims(1, sid="sid-dead")) is True
-    assert mirror.check(fake_claims(2, sid="sid-dead", sub="someone else", iat=9_999_999)) is True
+    assert mirror.check(fake_claims(2, sid="sid-dead", sub="someone else", ver=99)) is True
     assert mirror.check(fake_claims(3, sid="sid-alive")) is False
 
-    mirror.set_not_before("u1", 1000)
-    assert mirror.check(fake_claims(4, sub="u1", iat=999)) is True  # issued before: refused
-    # the same second: refused (tokens issued after a cut-off are dated past it)
-    assert mirror.check(fake_claims(5, sub="u1", iat=1000)) is True
-    assert mirror.check(fake_claims(6, sub="u1", iat=1001)) is False
-    assert mirror.check(fake_claims(7, sub="u2", iat=1)) is False  # another user: untouched
+    mirror.set_lowest_version("u1", 3)
+    assert mirror.check(fake_claims(4, sub="u1", ver=2)) is True  # issued before: refused
+    assert mirror.check(fake_claims(5, sub="u1", ver=0)) is True  # a token of no version
+    assert mirror.check(fake_claims(6, sub="u1", ver=3)) is False  # issued after: accepted
+    assert mirror.check(fake_claims(7, sub="u2", ver=0)) is False  # another user: untouched
+    # whatever the clock said: versions, not times, decide
+    assert mirror.check(fake_claims(8, sub="u1", ver=2, iat=10**9)) is True
+    assert mirror.check(fake_claims(9, sub="u1", ver=3, iat=1)) is False
 
-    # a "not before" only ever moves forward
-    mirror.set_not_before("u1", 900)
-    assert mirror.check(fake_claims(8, sub="u1", iat=950)) is True
-    mirror.set_not_before("u1", 1200)
-    assert mirror.check(fake_claims(9, sub="u1", iat=1100)) is True
-    assert mirror.check(fake_claims(10, sub="u1", iat=1201)) is False
+    # the lowest valid version only ever rises
+    mirror.set_lowest_version("u1", 2)
+    assert mirror.check(fake_claims(10, sub="u1", ver=2)) is True
+    mirror.set_lowest_version("u1", 5)
+    assert mirror.check(fake_claims(11, sub="u1", ver=4)) is True
+    assert mirror.check(fake_claims(12, sub="u1", ver=5)) is False
     assert len(mirror) == 2  # one session, one user
 
 
@@ -112,8 +114,8 @@ def test_pruning_drops_only_expired_entries(clock: Clock) -> None:
     mirror.revoke_session("short", ttl=10)  # first write: prunes (nothing), next in 30 s
     mirror.revoke_session("long", ttl=100)
     mirror.revoke_session("default")  # ttl 660
-    mirror.set_not_before("u-short", 1000, ttl=10)
-    mirror.set_not_before("u-long", 1000, ttl=100)
+    mirror.set_lowest_version("u-short", 1, ttl=10)
+    mirror.set_lowest_version("u-long", 1, ttl=100)
     assert len(mirror) == 5
 
     clock.advance(31)  # "short" entries are past their time; the next write prunes
@@ -123,14 +125,14 @@ def test_pruning_drops_only_expired_entries(clock: Clock) -> None:
     assert mirror.check(fake_claims(2, sid="long")) is True
     assert mirror.check(fake_claims(3, sid="default")) is True
     assert mirror.check(fake_claims(4, sid="new")) is True
-    assert mirror.check(fake_claims(5, sub="u-short", iat=999)) is False
-    assert mirror.check(fake_claims(6, sub="u-long", iat=999)) is True
+    assert mirror.check(fake_claims(5, sub="u-short", ver=0)) is False
+    assert mirror.check(fake_claims(6, sub="u-long", ver=0)) is True
 
     clock.advance(70)  # 101 s in: "long" entries are past their time too
-    mirror.set_not_before("u-new", 5)
+    mirror.set_lowest_version("u-new", 5)
     assert len(mirror) == 3
     assert mirror.check(fake_claims(7, sid="long")) is False
-    assert mirror.check(fake_claims(8, sub="u-long", iat=999)) is False
+    assert mirror.check(fake_claims(8, sub="u-long", ver=0)) is False
     assert mirror.check(fake_claims(9, sid="default")) is True
     assert mirror.check(fake_claims(10, sid="new")) is True
-    assert mirror.check(fake_claims(11, sub="u-new", iat=4)) is True
+    assert mirror.check(fake_claims(11, sub="u-new", ver=4)) is True

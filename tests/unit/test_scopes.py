@@ -52,7 +52,10 @@ def test_scope_tokens_of_rfc_6749(scope: str) -> None:
     check_syntax(scope)
 
 
-@pytest.mark.parametrize("scope", ['no"quote', "no\\backslash", "ctl\x01", "é", "del\x7f"])
+@pytest.mark.parametrize(
+    "scope",
+    ['no"quote', "no\\backslash", "ctl\x01", "é", "del\x7f", "a\tb", "a\nb", "a\u00a0b", "\t"],
+)
 def test_characters_outside_rfc_6749_are_invalid_request(scope: str) -> None:
     with pytest.raises(InvalidRequest):
         check_syntax(scope)

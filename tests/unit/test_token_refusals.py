@@ -265,3 +265,14 @@ def test_valid_token_as_bytes_is_refused(tokens: Tokens) -> None:
     ).token
     assert_refused(tokens.verify_access, access.encode())
     assert_refused(tokens.verify_refresh, refresh.encode())
+
+
+@pytest.mark.parametrize("version", ["1", 1.0, -1, True, None, [1]])
+def test_a_malformed_token_version_is_refused(tokens: Tokens, version: Any) -> None:
+    assert_refused(tokens.verify_access, sign(access_claims(ver=version)))
+
+
+def test_a_token_without_a_version_is_version_0(tokens: Tokens) -> None:
+    """Tokens issued before versions existed: any cut-off since refuses them."""
+    assert tokens.verify_access(sign(access_claims(ver=DROP))).ver == 0
+    assert tokens.verify_access(sign(access_claims(ver=7))).ver == 7

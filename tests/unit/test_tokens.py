@@ -62,7 +62,9 @@ def test_access_token_header_and_claims(tokens: Tokens) -> None:
     assert header["typ"] == "at+jwt"
     assert header["alg"] == "HS256"
     payload = jwt.decode(issued.token, options={"verify_signature": False})
-    assert set(payload) == {"iss", "aud", "sub", "iat", "exp", "jti", "sid", "scope", "username"}
+    assert set(payload) == {
+        "iss", "aud", "sub", "iat", "exp", "jti", "sid", "scope", "username", "ver"
+    }  # fmt: skip
     assert payload["iss"] == ISSUER and payload["aud"] == AUDIENCE
     assert type(payload["iat"]) is int and type(payload["exp"]) is int
     uuid.UUID(payload["jti"])
