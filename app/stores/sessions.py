@@ -69,24 +69,22 @@ async def rotate(
     """Compare-and-set the session's refresh token: only the current `jti` moves it on, to
     `new_jti`, issued at `now` with the user's current token version.
 
-    The user's row is locked for it (FOR SHARE), so a cut-off or a scope change is either
-    seen whole or waits for this rotation and then catches its pair. The session keeps only
-    the scopes its user still has; the pair gets those, narrowed to `scope` when given. Of
-    any number of concurrent calls with one `jti`, exactly one gets a row. None when the
-    token is not the current one, the session is revoked or expired, or the user disabled.
+    No lock on the user's row: a cut-off committing meanwhile raises the version past the one
+    read here, so this pair is refused all the same, and its session, locked by this update,
+    is ended by the cut-off once this commits. The session keeps only the scopes its user
+    still has; the pair gets those, narrowed to `scope` when given. Of any number of
+    concurrent calls with one `jti`, exactly one gets a row. None when the token is not the
+    current one, the session is revoked or expired, or the user disabled.
     """
     return await db.fetchrow(
-        "WITH u AS (SELECT id, username, scope, token_version FROM users"
-        " WHERE id = (SELECT user_id FROM sessions WHERE id = $1) AND disabled_at IS NULL"
-        " FOR SHARE)"
-        " UPDATE sessions s SET current_jti = $3, previous_jti = $2, rotated_at = to_timestamp($4),"
+        "UPDATE sessions s SET current_jti = $3, previous_jti = $2, rotated_at = to_timestamp($4),"
         " scope = scope_intersect(s.scope, u.scope),"
         " rotated_scope = scope_intersect(scope_intersect(s.scope, u.scope), $5),"
         " rotated_version = u.token_version,"
         " last_used_at = now(), user_agent = coalesce($6, s.user_agent), ip = coalesce($7, s.ip)"
-        " FROM u"
+        " FROM users u"
         " WHERE s.id = $1 AND s.current_jti = $2 AND s.revoked_at IS NULL"
-        " AND s.expires_at > now() AND u.id = s.user_id"
+        " AND s.expires_at > now() AND u.id = s.user_id AND u.disabled_at IS NULL"
         f" RETURNING {_PAIR}",
         sid,
         jti,
