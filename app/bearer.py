@@ -23,6 +23,7 @@ from app.errors import (
     InvalidToken,
     MissingToken,
 )
+from app.observability import count
 from app.revocation import Revocations
 from app.tokens import AccessClaims, TokenError, Tokens
 
@@ -71,13 +72,17 @@ class BearerVerifier:
         """The claims of a valid, unrevoked access token; `InvalidToken` otherwise."""
         claims = self.cache.get(token, time.time())
         if claims is None:
+            count("bearer_cache", "miss")
             try:
                 claims = self.tokens.verify_access(token)
             except TokenError as error:
                 raise InvalidToken(f"The access token is invalid: {error}.") from None
             self.cache.put(token, claims)
+        else:
+            count("bearer_cache", "hit")
         revoked = self.revocations.check_copy(claims)
         if revoked is None:  # the in-process copy can't be trusted right now: ask Redis
+            count("revocation_copy_fallbacks")
             revoked = await self.revocations.check_redis(claims)
         if revoked:
             raise InvalidToken("The access token has been revoked.")

@@ -1,5 +1,5 @@
 """Command line: migrate, create-db, create-user NAME [--admin] --password-stdin,
-set-scope NAME "SCOPES"."""
+set-scope NAME "SCOPES", purge."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from app.accounts.sessions import Sessions
 from app.config import ConfigError, Settings
 from app.db import Database
 from app.errors import ApiError, DomainError
+from app.maintenance import Purged, purge_now
 from app.migrate import create_database, migrate
 from app.revocation import standalone_revocations
 from app.scopes import ADMIN_SCOPE, DEFAULT_SCOPE
@@ -48,6 +49,14 @@ async def set_scope(settings: Settings, username: str, scope: str) -> tuple[str,
         await db.close()
 
 
+async def purge(settings: Settings) -> Purged | None:
+    db = await Database.open(settings.database_url, max_size=1)
+    try:
+        return await purge_now(db, settings)
+    finally:
+        await db.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.cli")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     scope.add_argument("username")
     scope.add_argument("scopes", help='space-separated, e.g. "notes:read notes:write"')
+    commands.add_parser(
+        "purge",
+        help="delete sessions no token can need any more and events past AUDIT_RETENTION",
+    )
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -83,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "create-db":
             created = asyncio.run(create_database(dsn))
             print("database created" if created else "database exists")
+        elif args.command == "purge":
+            purged = asyncio.run(purge(settings))
+            if purged is None:
+                print("purge: another purge is running; nothing done")
+            else:
+                print(f"purge: {purged.sessions} sessions and {purged.events} events deleted")
         elif args.command == "set-scope":
             before, after = asyncio.run(set_scope(settings, args.username, args.scopes))
             print(f"scope of {args.username}: {before!r} -> {after!r}")

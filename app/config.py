@@ -69,6 +69,27 @@ def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ..
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+MIN_METRICS_TOKEN = 16
+
+
 @dataclass(frozen=True)
 class Settings:
     jwt_secret: str
@@ -88,6 +109,13 @@ class Settings:
     proxies_count: int | None = None
     real_ip_header: str | None = None
     forwarded_secret: str | None = None
+    # Operations: logs, metrics, the audit trail and the purge of what is no longer needed.
+    log_format: str = "text"
+    access_log: bool = True
+    metrics_token: str | None = None  # unset: no /metrics at all
+    audit_retention: int = 90  # days
+    max_sessions_per_user: int = 100
+    purge_interval: int = 3600  # seconds; 0: only `jwt-refresh-api purge`
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -125,6 +153,12 @@ class Settings:
             proxies_count=_int(env, "PROXIES_COUNT", 0, 0) or None,
             real_ip_header=env.get("REAL_IP_HEADER", "").strip() or None,
             forwarded_secret=env.get("FORWARDED_SECRET", "").strip() or None,
+            log_format=_choice(env, "LOG_FORMAT", cls.log_format, ("text", "json")),
+            access_log=_bool(env, "ACCESS_LOG", cls.access_log),
+            metrics_token=_metrics_token(env),
+            audit_retention=_int(env, "AUDIT_RETENTION", cls.audit_retention),
+            max_sessions_per_user=_int(env, "MAX_SESSIONS_PER_USER", cls.max_sessions_per_user),
+            purge_interval=_int(env, "PURGE_INTERVAL", cls.purge_interval, 0),
             host=env.get("HOST", "").strip() or cls.host,
             port=_int(env, "PORT", cls.port, 0),
             workers=_int(env, "WORKERS", cls.workers),
@@ -132,6 +166,15 @@ class Settings:
         if settings.refresh_token_ttl > settings.session_max_age:
             raise ConfigError("REFRESH_TOKEN_TTL must not be longer than SESSION_MAX_AGE")
         return settings
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("METRICS_TOKEN", "").strip()
+    if token and len(token) < MIN_METRICS_TOKEN:
+        raise ConfigError(
+            f"METRICS_TOKEN is too short: give it at least {MIN_METRICS_TOKEN} characters"
+        )
+    return token or None
 
 
 def main(argv: list[str] | None = None) -> int:

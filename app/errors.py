@@ -23,6 +23,8 @@ from sanic.exceptions import SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import json
 
+from app.observability import count
+
 log = logging.getLogger("app.errors")
 
 REALM = 'Bearer realm="api"'
@@ -229,6 +231,16 @@ def as_api_error(exception: BaseException) -> ApiError:
     return ApiError()
 
 
+def dependency_of(exception: BaseException) -> str:
+    """Which dependency an outage error comes from, as a metric label."""
+    module = type(exception).__module__
+    if module.startswith("redis"):
+        return "redis"
+    if module.startswith("asyncpg"):
+        return "postgres"
+    return "unknown"  # a timeout or a socket error: either
+
+
 def _sanic_description(cls: type[ApiError], exception: SanicException) -> str:
     message = str(exception.message or "").strip()
     # Sanic's 404 text echoes the path; keep descriptions short and free of input
@@ -246,6 +258,7 @@ class ApiErrorHandler(ErrorHandler):
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         error = as_api_error(exception)
         if isinstance(exception, OUTAGE_ERRORS):
+            count("dependency_errors", dependency_of(exception))
             log.warning(
                 "%s %s: dependency unavailable: %r", request.method, request.path, exception
             )

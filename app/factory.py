@@ -3,7 +3,6 @@ each feature opens what it needs per worker, in its own listeners, in the order 
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Any
 
@@ -15,6 +14,8 @@ from app.blueprints import setup_blueprints
 from app.config import ConfigError, Settings
 from app.db import setup_database
 from app.errors import ApiErrorHandler
+from app.maintenance import setup_maintenance
+from app.observability import setup_observability
 from app.redis import setup_redis
 from app.revocation import setup_revocation
 from app.tokens import Tokens
@@ -64,11 +65,12 @@ def create_app(*_: Any, settings: Settings | None = None, name: str = APP_NAME) 
     app.ext.openapi.add_security_scheme("bearer", "http", scheme="bearer", bearer_format="JWT")
 
     # Listeners run in this order when a worker starts, and in reverse when it stops.
+    setup_observability(app)  # request ids, logs, the access log, metrics (first of all)
     setup_database(app)  # app.ctx.db
     setup_redis(app)  # app.ctx.redis
     setup_revocation(app)  # app.ctx.revocations, its feed running
     setup_accounts(app)  # app.ctx.accounts
     setup_bearer(app)  # app.ctx.bearer, the middleware
     setup_blueprints(app)
-    logging.getLogger("app").setLevel(logging.INFO)
+    setup_maintenance(app)  # the periodic purge, one worker of all hosts at a time
     return app

@@ -91,5 +91,17 @@ def login_wait(
     return max((max(wait, 1) for wait in waits), default=0)
 
 
+def first_refusal(
+    limits: Limits, *, pair: Count, address: Count | None, account: Count | None
+) -> bool:
+    """Whether this attempt is the first that one of its counters refuses in its window: the
+    one refusal worth an audit event (a flood of refused guesses records one, not each)."""
+    return (
+        pair.value == limits.per_account_address + 1
+        or (address is not None and address.value == limits.per_address + 1)
+        or (account is not None and account.value == limits.per_account + 1)
+    )
+
+
 def registration_wait(limits: Limits, count: Count) -> int:
     return max(count.ttl, 1) if count.value > limits.registrations else 0

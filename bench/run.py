@@ -35,8 +35,9 @@ def server(env: dict[str, str], workers: int) -> AbstractContextManager[str]:
     return app_server(env, workers=workers, args=["--no-access-logs"], ready_path="/health")
 
 
-async def prepare_users(base: str, count: int) -> tuple[str, list[str]]:
-    """Register `count` users; the access token of the first, a refresh token for each."""
+async def prepare_users(base: str, count: int) -> tuple[str, list[str], list[str]]:
+    """Register `count` users; the access token of the first, a refresh token for each, and
+    their names."""
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         run = secrets.token_hex(3)
         names = [f"bench_{run}_{i}" for i in range(count)]
@@ -53,7 +54,7 @@ async def prepare_users(base: str, count: int) -> tuple[str, list[str]]:
             return r.json()  # type: ignore[no-any-return]
 
         responses = await asyncio.gather(*(one(i, name) for i, name in enumerate(names)))
-    return responses[0]["access_token"], [r["refresh_token"] for r in responses]
+    return responses[0]["access_token"], [r["refresh_token"] for r in responses], names
 
 
 def main() -> None:
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace, base_db: str, redis_url: str) -> None:
     s, c = args.seconds, args.connections
     results: list[Result] = []
     with server(env, workers=1) as base:
-        access, refresh_tokens = asyncio.run(prepare_users(base, 32))
+        access, refresh_tokens, names = asyncio.run(prepare_users(base, 32))
         bearer = {"Authorization": f"Bearer {access}"}
         wrk("warm-up", base + "/api/me", seconds=2, connections=c, headers=bearer)
         results.append(wrk("GET /health/live", base + "/health/live", seconds=s, connections=c))
@@ -139,12 +140,8 @@ def run(args: argparse.Namespace, base_db: str, redis_url: str) -> None:
             )
         finally:
             os.unlink(tokens_file.name)
-        user = f"bench_login_{secrets.token_hex(3)}"
-        httpx.post(
-            base + "/auth/register", json={"username": user, "password": PASSWORD}, timeout=30
-        ).raise_for_status()
         # Logins and a light /health/live load at the same time: hashing must not stall the loop.
-        login_env = {"BENCH_USER": user, "BENCH_PASSWORD": PASSWORD}
+        login_env = {"BENCH_USERS": ",".join(names), "BENCH_PASSWORD": PASSWORD}
         with ThreadPoolExecutor(2) as pool:
             logins = pool.submit(
                 wrk,
@@ -164,7 +161,7 @@ def run(args: argparse.Namespace, base_db: str, redis_url: str) -> None:
             )
             results += [logins.result(), live.result()]
     with server(env, workers=2) as base:
-        access, _ = asyncio.run(prepare_users(base, 1))
+        access, _, _ = asyncio.run(prepare_users(base, 1))
         bearer = {"Authorization": f"Bearer {access}"}
         wrk("warm-up", base + "/api/me", seconds=2, connections=c, headers=bearer)
         results.append(

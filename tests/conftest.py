@@ -26,6 +26,7 @@ TEST_SETTINGS = Settings(
     database_url=support.DATABASE_URL,
     redis_url=support.REDIS_URL,
     redis_key_prefix=support.REDIS_PREFIX,
+    purge_interval=0,  # the tests of the purge run it themselves
 )
 _app_names = itertools.count()
 

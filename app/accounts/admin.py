@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncpg
 
-from app.accounts.sessions import Sessions
+from app.accounts.sessions import NO_CLIENT, Sessions
 from app.db import Database
 from app.errors import NotFound
+from app.origin import ClientInfo
 from app.policy import normalise_username
 from app.scopes import check_syntax
+from app.stores import events
 from app.stores import users as user_rows
 
 
@@ -25,14 +27,38 @@ class AccountAdmin:
             raise NotFound("No such user.")
         return user
 
-    async def set_disabled(self, username: str, disabled: bool) -> None:
-        user = await self._user(username)
-        if disabled:
-            await self.sessions.end_all(str(user["id"]), "account_disabled", disable=True)
-        else:
-            await user_rows.set_disabled(self.db, str(user["id"]), False)
+    async def user_id(self, username: str) -> str:
+        """The id of the account named `username`; `NotFound` when there is none."""
+        return str((await self._user(username))["id"])
 
-    async def set_scope(self, username: str, scope: str) -> tuple[str, str]:
+    async def set_disabled(
+        self,
+        username: str,
+        disabled: bool,
+        *,
+        actor_id: str | None = None,
+        client: ClientInfo = NO_CLIENT,
+    ) -> None:
+        """Disable or enable the account, recorded with the administrator who did it."""
+        user = await self._user(username)
+        user_id = str(user["id"])
+        if disabled:
+            await self.sessions.end_all(
+                user_id, "account_disabled", disable=True, actor_id=actor_id, client=client
+            )
+            return
+        async with self.db.transaction() as tx:
+            await user_rows.set_disabled(tx, user_id, False)
+            await events.record(tx, "account_enabled", user_id, client, actor_id=actor_id)
+
+    async def set_scope(
+        self,
+        username: str,
+        scope: str,
+        *,
+        actor_id: str | None = None,
+        client: ClientInfo = NO_CLIENT,
+    ) -> tuple[str, str]:
         """The account's scopes from now on: (before, after). Removing one cuts off every
         access token of the user issued until now (tokens carrying it among them) at once,
         as a revocation does; sessions live on, and each next refresh issues only the scopes
@@ -48,6 +74,15 @@ class AccountAdmin:
             before = locked["scope"]
             removed = bool(set(before.split()) - set(after.split()))
             version = await user_rows.set_scope(tx, user_id, after, cut=removed)
+            if before != after:
+                await events.record(
+                    tx,
+                    "scope_changed",
+                    user_id,
+                    client,
+                    actor_id=actor_id,
+                    detail={"before": before, "after": after},
+                )
         if removed or locked["recently_cut"]:
             # also when nothing is removed now: an earlier run whose Redis step failed
             await revocations.revoke([], user_id=user_id, version=version)

@@ -6,10 +6,12 @@ from __future__ import annotations
 from app import passwords
 from app.accounts.login import count_attempt
 from app.accounts.responses import TokenResponse
-from app.accounts.sessions import ClientInfo, Sessions
+from app.accounts.sessions import Sessions
 from app.db import Database
 from app.errors import InvalidToken, WrongPassword
+from app.origin import ClientInfo
 from app.policy import check_new_password
+from app.stores import events
 from app.stores import users as user_rows
 from app.stores.ratelimit import LoginLimiter
 from app.tokens import AccessClaims
@@ -35,6 +37,14 @@ class PasswordChange:
         await count_attempt(self.limiter, user["username"], client, authenticated=True)
         ok, _ = await passwords.verify_password(user["password_hash"], current)
         if not ok:
+            await events.record(
+                self.db,
+                "password_change_failed",
+                claims.sub,
+                client,
+                session_id=claims.sid,
+                detail={"reason": "wrong_password"},
+            )
             raise WrongPassword()
         new_hash = await passwords.hash_password(new)
         tokens = await self.sessions.restart(user, claims.scope, client, new_hash=new_hash)

@@ -11,10 +11,12 @@ import asyncpg
 
 from app.accounts.responses import TokenResponse, issue_pair
 from app.accounts.rotation import RefreshState, Verdict, judge
-from app.accounts.sessions import ClientInfo, Sessions
+from app.accounts.sessions import Sessions
 from app.config import Settings
 from app.db import Database
 from app.errors import InvalidGrant
+from app.observability import count
+from app.origin import ClientInfo
 from app.scopes import resolve_scope
 from app.stores import sessions as session_rows
 from app.stores.refresh_marks import UsedMarks
@@ -57,6 +59,7 @@ class Refresh:
         try:
             claims = self.tokens.verify_refresh(refresh_token)
         except TokenError as error:
+            count("refreshes", "invalid")
             raise InvalidGrant(f"The refresh token is invalid: {error}.") from None
         narrowed: str | None = None
         if scope and scope.strip():
@@ -66,7 +69,7 @@ class Refresh:
         now = int(time.time())
         successor = self.tokens.successor_jti(claims.jti)
         if await self.marks.mark(claims.jti, claims.exp - now, time.time()) is not None:
-            settled = await self._settled(claims, successor, now)
+            settled = await self._settled(claims, successor, now, client)
             if settled is not None:
                 return settled
         row = await session_rows.rotate(
@@ -76,18 +79,19 @@ class Refresh:
             new_jti=successor,
             now=now,
             scope=narrowed,
-            user_agent=client.user_agent,
-            ip=client.ip,
+            client=client,
         )
         if row is not None:
+            count("refreshes", "ok")
             return self._pair(claims, successor, row, now)
-        settled = await self._settled(claims, successor, now)
+        settled = await self._settled(claims, successor, now, client)
         if settled is None:  # still current, yet the row did not move
+            count("refreshes", "ended")
             raise InvalidGrant(ENDED)
         return settled
 
     async def _settled(
-        self, claims: RefreshClaims, successor: str, now: int
+        self, claims: RefreshClaims, successor: str, now: int, client: ClientInfo
     ) -> TokenResponse | None:
         """The answer for a token that something else may have rotated already: its pair
         again, or a refusal; None while it is still the session's current token."""
@@ -105,19 +109,21 @@ class Refresh:
         verdict = judge(state)
         if verdict is Verdict.CURRENT:
             return None
+        count("refreshes", verdict.value)
         if verdict is Verdict.RETRY:
             assert row is not None
             return self._pair(claims, successor, row, now)
         if verdict is Verdict.REPLACED:
             raise InvalidGrant(REPLACED)
         if verdict is Verdict.REUSED:
-            await self.sessions.end([claims.sid], reason="refresh_token_reuse")
+            count("reuse_detected")
+            await self.sessions.end([claims.sid], reason="refresh_token_reuse", client=client)
             log.warning("refresh token reuse in session %s: session revoked", claims.sid)
             raise InvalidGrant(REUSED)
         if row is not None and row["recently_ended"]:
             # Ended moments ago, perhaps by a reuse whose Redis step failed: make sure the
             # revocation reached Redis (a no-op when it did), so the thief's tokens stop.
-            await self.sessions.end([claims.sid], reason="refresh_token_reuse")
+            await self.sessions.end([claims.sid], reason="refresh_token_reuse", client=client)
         raise InvalidGrant(ENDED)
 
     def _pair(

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -20,18 +20,24 @@ from app.accounts.responses import TokenResponse, issue_pair
 from app.config import Settings
 from app.db import Database, Queryable
 from app.errors import NotFound
+from app.origin import ClientInfo
 from app.revocation import Revocations
+from app.stores import events
 from app.stores import sessions as session_rows
 from app.stores import users as user_rows
 from app.tokens import AccessClaims, RefreshClaims, TokenError, Tokens, new_id
 
+NO_CLIENT = ClientInfo()  # the command line: no address, agent or request
 
-@dataclass(frozen=True, slots=True)
-class ClientInfo:
-    """Where a login or refresh came from, shown in the session list."""
-
-    user_agent: str | None = None
-    ip: str | None = None
+# Why a session ended -> the audit event that records it.
+EVENT_OF_REASON = {
+    "logout": "logout",
+    "logout_all": "logout_all",
+    "ended_by_user": "session_ended",
+    "revoked": "token_revoked",
+    "refresh_token_reuse": "refresh_reuse",
+    "account_disabled": "account_disabled",
+}
 
 
 class Sessions:
@@ -48,10 +54,13 @@ class Sessions:
         client: ClientInfo,
         *,
         tx: Queryable | None = None,
+        event: str = "login",
+        detail: dict[str, Any] | None = None,
     ) -> TokenResponse | None:
         """A new session for `user` as read and verified (not disabled, at its token version
-        as read), with `scope` within its current scopes; None when the user changed
-        meanwhile (a password change, a disable, a log out everywhere)."""
+        as read), with `scope` within its current scopes, recorded as `event`; None when the
+        user changed meanwhile (a password change, a disable, a log out everywhere). Outside
+        a transaction, the user's oldest sessions beyond MAX_SESSIONS_PER_USER end."""
         now = int(time.time())
         sid, jti = new_id(), new_id()
         expires = now + self.settings.session_max_age
@@ -63,12 +72,18 @@ class Sessions:
             scope=scope,
             jti=jti,
             expires_at=datetime.fromtimestamp(expires, UTC),
-            user_agent=client.user_agent,
-            ip=client.ip,
+            client=client,
             version=version,
+            event=event,
+            detail=detail,
         )
         if granted is None:
             return None
+        if tx is None:
+            keep = self.settings.max_sessions_per_user
+            trimmed = await session_rows.trim(self.db, str(user["id"]), keep, client)
+            if trimmed:
+                await self.revocations.revoke(trimmed)
         return issue_pair(
             self.tokens,
             user_id=str(user["id"]),
@@ -82,31 +97,59 @@ class Sessions:
             now=now,
         )
 
-    async def end(self, sids: list[str], *, reason: str) -> None:
-        """End sessions; only what changed is published to the workers: a session this call
-        ended, or one ended recently whose Redis mark is missing (a retry after a failed Redis
-        step). Ending an ended session again (RFC 7009 with an old token) costs no publish."""
+    async def end(
+        self,
+        sids: list[str],
+        *,
+        reason: str,
+        client: ClientInfo = NO_CLIENT,
+        actor_id: str | None = None,
+    ) -> None:
+        """End sessions, each recorded as the audit event of `reason`; only what changed is
+        published to the workers: a session this call ended, or one ended recently whose
+        Redis mark is missing (a retry after a failed Redis step). Ending an ended session
+        again (RFC 7009 with an old token) costs no publish and records nothing."""
         changed = []
+        event = EVENT_OF_REASON[reason]
         for sid in sids:
-            if await session_rows.revoke(self.db, sid, reason):
+            if await session_rows.revoke(
+                self.db, sid, reason, event=event, client=client, actor_id=actor_id
+            ):
                 changed.append(sid)
             elif await session_rows.ended_within(self.db, sid, self.revocations.revoked_ttl):
                 changed.append(sid)
         await self.revocations.revoke(await self.revocations.unmarked(changed))
 
-    async def end_own(self, user_id: str, sid: str) -> None:
+    async def end_own(self, user_id: str, sid: str, client: ClientInfo = NO_CLIENT) -> None:
         """DELETE /auth/sessions/{id}: another user's session is as unknown as a missing one."""
         if not await session_rows.is_active_for(self.db, sid, user_id):
             raise NotFound("No such session.")
-        await self.end([sid], reason="ended_by_user")
+        await self.end([sid], reason="ended_by_user", client=client)
 
-    async def end_all(self, user_id: str, reason: str, *, disable: bool = False) -> None:
-        """End every session of the user and refuse every access token issued until now."""
+    async def end_all(
+        self,
+        user_id: str,
+        reason: str,
+        *,
+        client: ClientInfo = NO_CLIENT,
+        disable: bool = False,
+        actor_id: str | None = None,
+    ) -> None:
+        """End every session of the user and refuse every access token issued until now,
+        recorded as one audit event (`logout_all`, `account_disabled`)."""
         async with self.db.transaction() as tx:
             if disable:
                 await user_rows.set_disabled(tx, user_id, True)
             version = await user_rows.cut_off(tx, user_id)
             ended = await self._end_in(tx, user_id, reason)
+            await events.record(
+                tx,
+                EVENT_OF_REASON[reason],
+                user_id,
+                client,
+                actor_id=actor_id,
+                detail={"sessions_ended": len(ended)},
+            )
         await self.revocations.revoke(ended, user_id=user_id, version=version)
 
     async def restart(
@@ -123,7 +166,14 @@ class Sessions:
             if changed is None:
                 return None
             ended = await self._end_in(tx, user_id, "password_changed")
-            tokens = await self.start(changed, scope, client, tx=tx)
+            tokens = await self.start(
+                changed,
+                scope,
+                client,
+                tx=tx,
+                event="password_changed",
+                detail={"sessions_ended": len(ended)},
+            )
         await self.revocations.revoke(ended, user_id=user_id, version=int(changed["token_version"]))
         return tokens
 
@@ -135,7 +185,9 @@ class Sessions:
         earlier = await self.revocations.unmarked([sid for sid in recent if sid not in ended])
         return [*ended, *earlier]
 
-    async def revoke_token(self, token: str, hint: str | None) -> None:
+    async def revoke_token(
+        self, token: str, hint: str | None, client: ClientInfo = NO_CLIENT
+    ) -> None:
         """RFC 7009: end the session a token of ours belongs to; anything else is ignored."""
         verifiers: list[Callable[[str], AccessClaims | RefreshClaims]] = [
             self.tokens.verify_refresh,
@@ -148,5 +200,5 @@ class Sessions:
                 sid = verify(token).sid
             except TokenError:
                 continue
-            await self.end([sid], reason="revoked")
+            await self.end([sid], reason="revoked", client=client)
             return

@@ -10,12 +10,11 @@ from typing import Any
 
 from sanic import Sanic
 
-from app.accounts.sessions import ClientInfo
-from app.blueprints import admin, auth, health, resources
-from app.blueprints.common import client_info
+from app.blueprints import admin, auth, health, metrics, resources
+from app.origin import ClientInfo, client_info
 
 
 def setup_blueprints(app: Sanic[Any, Any]) -> None:
     app.ext.add_dependency(ClientInfo, client_info)
-    for module in (auth, resources, admin, health):
+    for module in (auth, resources, admin, health, metrics):
         app.blueprint(module.bp)

@@ -14,14 +14,18 @@ from app.accounts.login import Login
 from app.accounts.password_change import PasswordChange
 from app.accounts.refresh import Refresh
 from app.accounts.registration import Registration
-from app.accounts.sessions import ClientInfo, Sessions
+from app.accounts.sessions import Sessions
 from app.bearer import caller, requires
 from app.blueprints.common import (
+    EVENT,
+    PAGE_PARAMETERS,
     TOKEN_RESPONSE,
     answers,
+    event_page,
     iso,
     json_body,
     object_schema,
+    paged,
     path_id,
     token_answer,
 )
@@ -29,6 +33,8 @@ from app.db import Database
 from app.errors import ERROR_SCHEMA as ERROR
 from app.errors import InvalidGrant, UnsupportedGrantType
 from app.inputs import read_json, read_params, required_string, string
+from app.origin import ClientInfo
+from app.pagination import bigint, page_of, split
 from app.stores import sessions as session_rows
 from app.tokens import MAX_TOKEN_LENGTH
 
@@ -187,13 +193,13 @@ async def token(
         (200, None, "Revoked, or nothing to revoke"), (400, ERROR, "No token parameter")
     ),
 )
-async def revoke(request: Request, sessions: Sessions) -> HTTPResponse:
+async def revoke(request: Request, sessions: Sessions, client: ClientInfo) -> HTTPResponse:
     body = read_params(request)
     token = required_string(body, "token", max_length=64 * 1024)
     hint = string(body, "token_type_hint", required=False, max_length=64)
     # RFC 7009 §2.2: an invalid or unknown token is not an error; there is just nothing to do.
     if len(token) <= MAX_TOKEN_LENGTH:
-        await sessions.revoke_token(token, hint)
+        await sessions.revoke_token(token, hint, client)
     return empty(status=200)
 
 
@@ -203,8 +209,8 @@ async def revoke(request: Request, sessions: Sessions) -> HTTPResponse:
 @bp.post("/logout")
 @openapi.definition(summary="End the caller's session", response=answers((204, None, "Ended")))
 @requires()
-async def logout(request: Request, sessions: Sessions) -> HTTPResponse:
-    await sessions.end([caller(request).sid], reason="logout")
+async def logout(request: Request, sessions: Sessions, client: ClientInfo) -> HTTPResponse:
+    await sessions.end([caller(request).sid], reason="logout", client=client)
     return empty()
 
 
@@ -213,8 +219,8 @@ async def logout(request: Request, sessions: Sessions) -> HTTPResponse:
     summary="End every session of the caller", response=answers((204, None, "Ended"))
 )
 @requires()
-async def logout_all(request: Request, sessions: Sessions) -> HTTPResponse:
-    await sessions.end_all(caller(request).sub, "logout_all")
+async def logout_all(request: Request, sessions: Sessions, client: ClientInfo) -> HTTPResponse:
+    await sessions.end_all(caller(request).sub, "logout_all", client=client)
     return empty()
 
 
@@ -250,15 +256,16 @@ async def change_password(
 
 @bp.get("/sessions")
 @openapi.definition(
-    summary="The caller's active sessions, newest first",
-    response=answers(
-        (200, object_schema(["sessions"], sessions={"type": "array", "items": _SESSION}), "")
-    ),
+    summary="The caller's active sessions, newest first, a page at a time",
+    parameter=PAGE_PARAMETERS,
+    response=answers((200, paged("sessions", _SESSION), "A page of sessions")),
 )
 @requires()
 async def list_sessions(request: Request, db: Database) -> HTTPResponse:
     claims = caller(request)
-    rows = await session_rows.list_active(db, claims.sub)
+    page = page_of(request)
+    rows = await session_rows.page_active(db, claims.sub, limit=page.limit + 1, after=page.after)
+    rows, cursor = split(rows, page)
     return json(
         {
             "sessions": [
@@ -272,9 +279,21 @@ async def list_sessions(request: Request, db: Database) -> HTTPResponse:
                     "current": str(row["id"]) == claims.sid,
                 }
                 for row in rows
-            ]
+            ],
+            "next_cursor": cursor,
         }
     )
+
+
+@bp.get("/events")
+@openapi.definition(
+    summary="The caller's security events (the audit trail), newest first, a page at a time",
+    parameter=PAGE_PARAMETERS,
+    response=answers((200, paged("events", EVENT), "A page of events")),
+)
+@requires()
+async def list_events(request: Request, db: Database) -> HTTPResponse:
+    return json(await event_page(db, caller(request).sub, page_of(request, bigint)))
 
 
 @bp.delete("/sessions/<session_id:str>")
@@ -283,7 +302,9 @@ async def list_sessions(request: Request, db: Database) -> HTTPResponse:
     response=answers((204, None, "Ended"), (404, ERROR, "No such session of the caller")),
 )
 @requires()
-async def end_session(request: Request, session_id: str, sessions: Sessions) -> HTTPResponse:
+async def end_session(
+    request: Request, session_id: str, sessions: Sessions, client: ClientInfo
+) -> HTTPResponse:
     sid = path_id(session_id, "No such session.")
-    await sessions.end_own(caller(request).sub, sid)
+    await sessions.end_own(caller(request).sub, sid, client)
     return empty()

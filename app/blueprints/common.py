@@ -3,38 +3,23 @@ helpers that describe routes in the OpenAPI document."""
 
 from __future__ import annotations
 
-import ipaddress
+import json
 import uuid
 from dataclasses import fields
 from datetime import datetime
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from sanic import HTTPResponse, Request
-from sanic.response import json
-from sanic_ext.extensions.openapi.definitions import Response
+from sanic import HTTPResponse
+from sanic.response import json as json_response
+from sanic_ext.extensions.openapi.definitions import Parameter, Response
 
 from app.accounts.responses import TokenResponse
-from app.accounts.sessions import ClientInfo
+from app.db import Database
 from app.errors import ERROR_SCHEMA, NotFound
+from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, split
+from app.stores import events
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def client_info(request: Request) -> ClientInfo:
-    """Injected as `client: ClientInfo`: the caller's user agent and address."""
-    agent = request.headers.get("user-agent")
-    if agent:
-        # Sanic decodes header bytes with surrogateescape: store what can be stored.
-        agent = agent[:512].encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
-    return ClientInfo(user_agent=agent or None, ip=_address(request.remote_addr or request.ip))
-
-
-def _address(raw: str | None) -> str | None:
-    """The client's address, if it is one (a forwarding header may carry anything)."""
-    try:
-        return str(ipaddress.ip_address((raw or "").strip("[]")))
-    except ValueError:
-        return None
 
 
 def path_id(raw: str, missing: str) -> str:
@@ -46,7 +31,7 @@ def path_id(raw: str, missing: str) -> str:
 
 
 def token_answer(tokens: TokenResponse) -> HTTPResponse:
-    return json(tokens.as_json(), headers=NO_STORE)
+    return json_response(tokens.as_json(), headers=NO_STORE)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -97,3 +82,71 @@ def answers(*pairs: tuple[int, dict[str, Any] | None, str]) -> list[Response]:
 _COMMON = {400: "Malformed request", 503: "PostgreSQL or Redis unavailable"}
 
 TOKEN_RESPONSE = dataclass_schema(TokenResponse)
+
+
+# -- pages and the audit trail ---------------------------------------------------------------
+
+PAGE_PARAMETERS: list[dict[str, Any] | Parameter | str] = [
+    {
+        "name": "limit",
+        "schema": int,
+        "location": "query",
+        "description": f"How many items at most: 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})",
+    },
+    {
+        "name": "cursor",
+        "schema": str,
+        "location": "query",
+        "description": "The `next_cursor` of the page before (opaque)",
+    },
+]
+
+
+def paged(name: str, item: dict[str, Any]) -> dict[str, Any]:
+    """The schema of a page: `{name: [item, ...], "next_cursor": ...}`."""
+    properties: dict[str, dict[str, Any]] = {
+        name: {"type": "array", "items": item},
+        "next_cursor": {
+            "type": "string",
+            "nullable": True,
+            "description": "The next page's `cursor`; null on the last page",
+        },
+    }
+    return object_schema([name, "next_cursor"], **properties)
+
+
+EVENT = object_schema(
+    ["id", "type", "at", "session_id", "ip", "user_agent", "request_id", "actor", "detail"],
+    id={"type": "string"},
+    type={"type": "string", "example": "login"},
+    at={"type": "string", "format": "date-time"},
+    session_id={"type": "string", "nullable": True},
+    ip={"type": "string", "nullable": True},
+    user_agent={"type": "string", "nullable": True},
+    request_id={"type": "string", "nullable": True},
+    actor={"type": "string", "nullable": True, "description": "The administrator who acted"},
+    detail={"type": "object"},
+)
+
+
+async def event_page(db: Database, user_id: str, page: Page) -> dict[str, Any]:
+    """A page of a user's audit trail, as answered."""
+    rows = await events.page(db, user_id, limit=page.limit + 1, after=page.after)
+    rows, cursor = split(rows, page, at="at")
+    return {
+        "events": [
+            {
+                "id": str(row["id"]),
+                "type": row["type"],
+                "at": iso(row["at"]),
+                "session_id": str(row["session_id"]) if row["session_id"] else None,
+                "ip": row["ip"],
+                "user_agent": row["user_agent"],
+                "request_id": row["request_id"],
+                "actor": row["actor"],
+                "detail": json.loads(row["detail"]),
+            }
+            for row in rows
+        ],
+        "next_cursor": cursor,
+    }

@@ -10,10 +10,19 @@ from sanic.response import empty, json
 from sanic_ext.extensions.openapi import openapi
 
 from app.bearer import caller, requires
-from app.blueprints.common import answers, iso, json_body, object_schema, path_id
+from app.blueprints.common import (
+    PAGE_PARAMETERS,
+    answers,
+    iso,
+    json_body,
+    object_schema,
+    paged,
+    path_id,
+)
 from app.db import Database
 from app.errors import ERROR_SCHEMA, NotFound
 from app.inputs import read_json, required_string, string
+from app.pagination import page_of, split
 from app.stores import notes
 
 bp = Blueprint("resources", url_prefix="/api")
@@ -83,13 +92,16 @@ async def me(request: Request) -> HTTPResponse:
 
 @bp.get("/notes")
 @openapi.definition(
-    summary="The caller's notes, newest first",
-    response=answers((200, object_schema(["notes"], notes={"type": "array", "items": _NOTE}), "")),
+    summary="The caller's notes, newest first, a page at a time",
+    parameter=PAGE_PARAMETERS,
+    response=answers((200, paged("notes", _NOTE), "A page of notes")),
 )
 @requires("notes:read")
 async def list_notes(request: Request, db: Database) -> HTTPResponse:
-    rows = await notes.list_for(db, caller(request).sub)
-    return json({"notes": [_note(row) for row in rows]})
+    page = page_of(request)
+    rows = await notes.page_for(db, caller(request).sub, limit=page.limit + 1, after=page.after)
+    rows, cursor = split(rows, page)
+    return json({"notes": [_note(row) for row in rows], "next_cursor": cursor})
 
 
 @bp.post("/notes")

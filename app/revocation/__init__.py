@@ -20,6 +20,7 @@ from sanic import Sanic
 from app.config import Settings
 from app.db import Queryable
 from app.errors import ServiceUnavailable
+from app.observability import count
 from app.redis import open_redis
 from app.revocation.feed import ACK_TIMEOUT, RevocationFeed
 from app.revocation.messages import Revocation
@@ -76,6 +77,10 @@ class Revocations:
         revocation = Revocation(tuple(sids), users)
         if not revocation:
             return
+        if sids:
+            count("revocations", "session", by=len(sids))
+        if users:
+            count("revocations", "user")
         async with self.feed.acknowledged(revocation.id) as acks:
             receivers = await self.store.publish(revocation)
             if receivers and not await acks.wait(receivers, ACK_TIMEOUT):

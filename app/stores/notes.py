@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 from app.db import Queryable
@@ -9,10 +11,19 @@ from app.db import Queryable
 _COLUMNS = "id, title, body, created_at, updated_at"
 
 
-async def list_for(db: Queryable, user_id: str) -> list[asyncpg.Record]:
+async def page_for(
+    db: Queryable, user_id: str, *, limit: int, after: tuple[datetime, str] | None
+) -> list[asyncpg.Record]:
+    """The user's notes, newest first: up to `limit`, strictly after the position `after`
+    (the last note's creation time and id of the page before)."""
     return await db.fetch(
-        f"SELECT {_COLUMNS} FROM notes WHERE user_id = $1 ORDER BY created_at DESC, id",
+        f"SELECT {_COLUMNS} FROM notes WHERE user_id = $1"
+        " AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))"
+        " ORDER BY created_at DESC, id DESC LIMIT $2",
         user_id,
+        limit,
+        after[0] if after else None,
+        after[1] if after else None,
     )
 
 

@@ -6,9 +6,11 @@ Each counter is one key, incremented with its fixed window set only by its first
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from redis.asyncio import Redis
 
-from app.limits import Count, Limits, address_group, login_wait, registration_wait
+from app.limits import Count, Limits, address_group, first_refusal, login_wait, registration_wait
 from app.policy import username_key
 
 # Take an attempt back on success: never below zero, never a key without its window (a key
@@ -20,6 +22,12 @@ if value > 0 then
 end
 return 1
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    wait: int  # seconds to wait before trying again; 0: it may go ahead
+    first_refusal: bool  # the first attempt a counter refuses in its window
 
 
 class LoginLimiter:
@@ -41,9 +49,9 @@ class LoginLimiter:
             "group": group,
         }
 
-    async def attempt(self, username: str, address: str | None, *, authenticated: bool) -> int:
+    async def attempt(self, username: str, address: str | None, *, authenticated: bool) -> Attempt:
         """Count a login attempt (or, `authenticated`, a password change's check of the
-        current password); seconds to wait before trying again, 0 when it may go ahead."""
+        current password): whether it may go ahead."""
         keys = self._keys(username, address)
         window = self.limits.window
         counted = ["pair", "account"] if authenticated else ["pair", "address", "account"]
@@ -58,7 +66,7 @@ class LoginLimiter:
             replies = await pipe.execute()
         counts = {name: Count(replies[3 * i], replies[3 * i + 2]) for i, name in enumerate(counted)}
         successes = Count(int(replies[-2] or 0), replies[-1])
-        return login_wait(
+        wait = login_wait(
             self.limits,
             pair=counts["pair"],
             address=counts.get("address"),
@@ -66,6 +74,13 @@ class LoginLimiter:
             known_address=bool(replies[-3]),
             successes=None if authenticated else successes,
         )
+        first = bool(wait) and first_refusal(
+            self.limits,
+            pair=counts["pair"],
+            address=counts.get("address"),
+            account=counts["account"],
+        )
+        return Attempt(wait, first)
 
     async def succeeded(self, username: str, address: str | None, *, authenticated: bool) -> None:
         """The right password: this address's count for the account starts afresh, the other

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
 from app.db import Queryable
+from app.origin import ClientInfo
+from app.stores import events
 
 
 async def create(
@@ -17,31 +21,39 @@ async def create(
     scope: str,
     jti: str,
     expires_at: datetime,
-    user_agent: str | None,
-    ip: str | None,
+    client: ClientInfo,
     version: int,
+    event: str,
+    detail: dict[str, Any] | None = None,
 ) -> str | None:
     """Start a session, but only while the user is as the caller verified it: not disabled,
-    and at token version `version` (no password change, disable or cut-off since). The
-    session gets `scope` within the user's current scopes; that scope, or None when the user
-    changed meanwhile."""
+    and at token version `version` (no password change, disable or cut-off since), and
+    record the audit `event` with it. The session gets `scope` within the user's current
+    scopes; that scope, or None when the user changed meanwhile (and nothing is written)."""
     granted: str | None = await db.fetchval(
-        "INSERT INTO sessions (id, user_id, scope, current_jti, expires_at, user_agent, ip)"
+        "WITH s AS (INSERT INTO sessions"
+        " (id, user_id, scope, current_jti, expires_at, user_agent, ip)"
         " SELECT $1, u.id, scope_intersect(u.scope, $3), $4, $5, $6, $7 FROM users u"
         " WHERE u.id = $2 AND u.token_version = $8 AND u.disabled_at IS NULL"
         # The user's row locked: a password change, disable or log out everywhere either
         # commits first (and the conditions above, checked again, fail), or waits for this
         # session and then ends it.
         " FOR SHARE OF u"
-        " RETURNING scope",
+        " RETURNING id, user_id, scope),"
+        f" e AS (INSERT INTO events ({events.COLUMNS})"
+        " SELECT $9, user_id, id, $7, $6, $10, NULL, $11::jsonb FROM s)"
+        " SELECT scope FROM s",
         sid,
         user_id,
         scope,
         jti,
         expires_at,
-        user_agent,
-        ip,
+        client.user_agent,
+        client.ip,
         version,
+        event,
+        client.request_id,
+        json.dumps(detail or {}),
     )
     return granted
 
@@ -63,8 +75,7 @@ async def rotate(
     new_jti: str,
     now: int,
     scope: str | None,
-    user_agent: str | None,
-    ip: str | None,
+    client: ClientInfo,
 ) -> asyncpg.Record | None:
     """Compare-and-set the session's refresh token: only the current `jti` moves it on, to
     `new_jti`, issued at `now` with the user's current token version.
@@ -74,10 +85,12 @@ async def rotate(
     is ended by the cut-off once this commits. The session keeps only the scopes its user
     still has; the pair gets those, narrowed to `scope` when given. Of any number of
     concurrent calls with one `jti`, exactly one gets a row. None when the token is not the
-    current one, the session is revoked or expired, or the user disabled.
+    current one, the session is revoked or expired, or the user disabled. A rotation is
+    recorded as a `refresh` event.
     """
     return await db.fetchrow(
-        "UPDATE sessions s SET current_jti = $3, previous_jti = $2, rotated_at = to_timestamp($4),"
+        "WITH r AS (UPDATE sessions s SET current_jti = $3, previous_jti = $2,"
+        " rotated_at = to_timestamp($4),"
         " scope = scope_intersect(s.scope, u.scope),"
         " rotated_scope = scope_intersect(scope_intersect(s.scope, u.scope), $5),"
         " rotated_version = u.token_version,"
@@ -85,14 +98,19 @@ async def rotate(
         " FROM users u"
         " WHERE s.id = $1 AND s.current_jti = $2 AND s.revoked_at IS NULL"
         " AND s.expires_at > now() AND u.id = s.user_id AND u.disabled_at IS NULL"
-        f" RETURNING {_PAIR}",
+        f" RETURNING s.id, {_PAIR}),"
+        # the audit event in the same statement: no extra round trip on the busiest write
+        f" e AS (INSERT INTO events ({events.COLUMNS})"
+        " SELECT 'refresh', user_id, id, $7, $6, $8, NULL, '{}' FROM r)"
+        " SELECT * FROM r",
         sid,
         jti,
         new_jti,
         now,
         scope,
-        user_agent,
-        ip,
+        client.user_agent,
+        client.ip,
+        client.request_id,
     )
 
 
@@ -127,15 +145,53 @@ async def refresh_state(
     )
 
 
-async def revoke(db: Queryable, sid: str, reason: str) -> bool:
-    """End one session. False when there was no live session."""
-    status = await db.execute(
-        "UPDATE sessions SET revoked_at = now(), revoked_reason = $2"
-        " WHERE id = $1 AND revoked_at IS NULL",
+async def revoke(
+    db: Queryable,
+    sid: str,
+    reason: str,
+    *,
+    event: str,
+    client: ClientInfo,
+    actor_id: str | None = None,
+) -> bool:
+    """End one session and record the audit `event`. False when there was no live session
+    (and nothing is recorded)."""
+    ended = await db.fetchval(
+        "WITH s AS (UPDATE sessions SET revoked_at = now(), revoked_reason = $2"
+        " WHERE id = $1 AND revoked_at IS NULL RETURNING id, user_id),"
+        f" e AS (INSERT INTO events ({events.COLUMNS})"
+        " SELECT $3, user_id, id, $4, $5, $6, $7, jsonb_build_object('reason', $2::text) FROM s)"
+        " SELECT count(*) FROM s",
         sid,
         reason,
+        event,
+        client.ip,
+        client.user_agent,
+        client.request_id,
+        actor_id,
     )
-    return status != "UPDATE 0"
+    return bool(ended)
+
+
+async def trim(db: Queryable, user_id: str, keep: int, client: ClientInfo) -> list[str]:
+    """End the user's oldest live sessions beyond the newest `keep` (MAX_SESSIONS_PER_USER),
+    each recorded as a `session_ended` event; their ids."""
+    rows = await db.fetch(
+        "WITH s AS (UPDATE sessions SET revoked_at = now(), revoked_reason = 'session_limit'"
+        " WHERE id IN (SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL"
+        " ORDER BY created_at DESC, id DESC OFFSET $2)"
+        " AND revoked_at IS NULL RETURNING id, user_id),"
+        f" e AS (INSERT INTO events ({events.COLUMNS})"
+        " SELECT 'session_ended', user_id, id, $3, $4, $5, NULL,"
+        ' \'{"reason": "session_limit"}\' FROM s)'
+        " SELECT id FROM s",
+        user_id,
+        keep,
+        client.ip,
+        client.user_agent,
+        client.request_id,
+    )
+    return [str(row["id"]) for row in rows]
 
 
 async def ended_within(db: Queryable, sid: str, seconds: int) -> bool:
@@ -172,12 +228,20 @@ async def revoke_all(db: Queryable, user_id: str, reason: str) -> list[str]:
     return [str(row["id"]) for row in rows]
 
 
-async def list_active(db: Queryable, user_id: str) -> list[asyncpg.Record]:
+async def page_active(
+    db: Queryable, user_id: str, *, limit: int, after: tuple[datetime, str] | None
+) -> list[asyncpg.Record]:
+    """The user's live sessions, newest first: up to `limit`, strictly after the position
+    `after` (the last session's creation time and id of the page before)."""
     return await db.fetch(
         "SELECT id, created_at, last_used_at, expires_at, user_agent, ip FROM sessions"
         " WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()"
-        " ORDER BY created_at DESC, id",
+        " AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))"
+        " ORDER BY created_at DESC, id DESC LIMIT $2",
         user_id,
+        limit,
+        after[0] if after else None,
+        after[1] if after else None,
     )
 
 
@@ -205,3 +269,17 @@ async def revoked_within(db: Queryable, seconds: int) -> list[tuple[str, int]]:
         float(seconds),
     )
     return [(str(row["id"]), int(row["remaining"])) for row in rows if row["remaining"] > 0]
+
+
+async def purge(db: Queryable, horizon_seconds: int, batch: int) -> int:
+    """Delete up to `batch` sessions that ended (or expired) more than `horizon_seconds` ago:
+    with the longest token lifetime plus the clock skew as the horizon, no token they issued
+    can still be unexpired. A live session never matches. How many went."""
+    status = await db.execute(
+        "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions"
+        " WHERE least(coalesce(revoked_at, expires_at), expires_at)"
+        " < now() - make_interval(secs => $1) LIMIT $2)",
+        float(horizon_seconds),
+        batch,
+    )
+    return int(status.split()[-1])

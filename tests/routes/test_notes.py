@@ -64,7 +64,7 @@ async def test_list_is_newest_first_and_only_the_callers(api: Api) -> None:
     bob = (await api.user("bob"))["access_token"]
     empty = await api.request("GET", "/api/notes", token=alice)
     assert empty.status == 200
-    assert empty.json == {"notes": []}
+    assert empty.json == {"notes": [], "next_cursor": None}
     created = []
     for index in range(4):
         created.append(await create(api, alice, f"alice {index}", str(index)))
@@ -72,11 +72,11 @@ async def test_list_is_newest_first_and_only_the_callers(api: Api) -> None:
     bobs = await create(api, bob, "bob's", "secret")
     listed = await api.request("GET", "/api/notes", token=alice)
     assert listed.status == 200
-    assert set(listed.json) == {"notes"}
+    assert set(listed.json) == {"notes", "next_cursor"}
     assert listed.json["notes"] == list(reversed(created))
     assert all(set(note) == NOTE_FIELDS for note in listed.json["notes"])
     bob_list = await api.request("GET", "/api/notes", token=bob)
-    assert bob_list.json == {"notes": [bobs]}
+    assert bob_list.json == {"notes": [bobs], "next_cursor": None}
 
 
 async def test_update_replaces_title_and_body(api: Api) -> None:
@@ -117,7 +117,7 @@ async def test_delete_answers_204_and_the_note_is_gone(api: Api) -> None:
     )
     assert_error(put, 404, "not_found")
     listed = await api.request("GET", "/api/notes", token=token)
-    assert listed.json == {"notes": [keep]}
+    assert listed.json == {"notes": [keep], "next_cursor": None}
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,7 @@ async def test_another_users_note_is_not_found_and_stays_unchanged(api: Api) -> 
     put = await api.request("PUT", path, token=bob, json={"title": "pwned", "body": "pwned"})
     assert assert_error(put, 404, "not_found") == missing
     assert assert_error(await api.request("DELETE", path, token=bob), 404, "not_found") == missing
-    assert (await api.request("GET", "/api/notes", token=bob)).json == {"notes": []}
+    assert (await api.request("GET", "/api/notes", token=bob)).json == {"notes": [], "next_cursor": None}
     after = await api.request("GET", path, token=alice)
     assert after.status == 200
     assert after.json == note
@@ -190,7 +190,7 @@ async def test_invalid_note_is_400(api: Api, name: str, payload: dict[str, Any])
     put = await api.request("PUT", f"/api/notes/{note['id']}", token=token, json=payload)
     assert_error(put, 400, "invalid_request")
     listed = await api.request("GET", "/api/notes", token=token)
-    assert listed.json == {"notes": [note]}
+    assert listed.json == {"notes": [note], "next_cursor": None}
 
 
 @pytest.mark.parametrize(
@@ -202,7 +202,7 @@ async def test_malformed_json_is_400(api: Api, content: bytes) -> None:
     token = (await api.user())["access_token"]
     response = await api.request("POST", "/api/notes", token=token, content=content, headers=JSON)
     assert_error(response, 400, "invalid_request")
-    assert (await api.request("GET", "/api/notes", token=token)).json == {"notes": []}
+    assert (await api.request("GET", "/api/notes", token=token)).json == {"notes": [], "next_cursor": None}
 
 
 @pytest.mark.parametrize(
@@ -221,14 +221,14 @@ async def test_text_that_cannot_be_stored_is_400_not_5xx(api: Api, content: byte
     assert_error(response, 400, "invalid_request")
     listed = await api.request("GET", "/api/notes", token=token)
     assert listed.status == 200
-    assert listed.json == {"notes": []}
+    assert listed.json == {"notes": [], "next_cursor": None}
 
 
 async def test_read_only_token_can_read_but_not_write(api: Api) -> None:
     full = await api.user()
     note = await create(api, full["access_token"])
     read_only = (await api.login(scope="notes:read"))["access_token"]
-    assert (await api.request("GET", "/api/notes", token=read_only)).json == {"notes": [note]}
+    assert (await api.request("GET", "/api/notes", token=read_only)).json == {"notes": [note], "next_cursor": None}
     fetched = await api.request("GET", f"/api/notes/{note['id']}", token=read_only)
     assert fetched.json == note
     for method, path, kwargs in [
@@ -239,7 +239,7 @@ async def test_read_only_token_can_read_but_not_write(api: Api) -> None:
         response = await api.request(method, path, token=read_only, **kwargs)
         assert_error(response, 403, "insufficient_scope")
         assert 'scope="notes:write"' in response.headers.get("www-authenticate", "")
-    assert (await api.request("GET", "/api/notes", token=read_only)).json == {"notes": [note]}
+    assert (await api.request("GET", "/api/notes", token=read_only)).json == {"notes": [note], "next_cursor": None}
 
 
 async def test_write_only_token_can_write_but_not_read(api: Api) -> None:

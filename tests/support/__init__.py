@@ -53,7 +53,11 @@ if not DATABASE_NAME.startswith("jwt_refresh_test"):
 
 def server_env(**overrides: str) -> dict[str, str]:
     """The environment of a test server: every contract variable set, nothing from `.env`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "DATABASE_", "REDIS_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JWT_", "DATABASE_", "REDIS_", "PROMETHEUS_"))
+    }
     env.update(
         JWT_SECRET=SECRET,
         DATABASE_URL=DATABASE_URL,

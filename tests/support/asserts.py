@@ -113,7 +113,7 @@ async def session_works(api: Api, tokens: dict[str, Any]) -> dict[str, Any]:
 async def list_sessions(api: Api, access_token: str) -> list[dict[str, Any]]:
     response = await api.request("GET", "/auth/sessions", token=access_token)
     assert response.status == 200, response.text
-    assert set(response.json) == {"sessions"}, response.json
+    assert set(response.json) == {"sessions", "next_cursor"}, response.json
     sessions: list[dict[str, Any]] = response.json["sessions"]
     return sessions
 
