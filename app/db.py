@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import asyncpg
 from sanic import Request, Sanic
+
+log = logging.getLogger("app.db")
 
 # Short, so that an outage answers 503 within a few seconds instead of hanging.
 CONNECT_TIMEOUT = 2.0
@@ -96,8 +100,27 @@ def _database(request: Request) -> Database:
     return db
 
 
+async def _probe(app: Sanic[Any, Any]) -> None:
+    """Main process, once at start: a clear warning when PostgreSQL does not answer (the
+    workers start anyway, and answer 503 until it does)."""
+    dsn = app.ctx.settings.database_url
+    try:
+        connection = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT)
+        await connection.close()
+    except Exception as error:  # noqa: BLE001 - any failure: say it, and go on
+        where = urlsplit(dsn).hostname or dsn
+        log.warning(
+            "PostgreSQL at %s:%s does not answer (%s): requests that need it answer 503 until it"
+            " does",
+            where,
+            urlsplit(dsn).port or 5432,
+            error,
+        )
+
+
 def setup_database(app: Sanic[Any, Any]) -> None:
     """Per worker: `app.ctx.db`, and `db: Database` injected into the handlers that ask."""
+    app.main_process_start(_probe)
     app.before_server_start(_open)
     app.after_server_stop(_close)
     app.ext.add_dependency(Database, _database)

@@ -192,18 +192,28 @@ def prepare_metrics_dir() -> None:
 # -- wiring ----------------------------------------------------------------------------------
 
 
+def identify(request: Request) -> str:
+    """The request's id, given to it on first use (sanic-ext's injection may ask before the
+    first middleware runs)."""
+    identity: str | None = getattr(request.ctx, "request_id", None)
+    if identity is None:
+        identity = request.ctx.request_id = request_id_for(request.headers.get("x-request-id"))
+        REQUEST_ID.set(identity)
+    return identity
+
+
 async def _identify(request: Request) -> None:
     request.ctx.started = time.perf_counter()
-    request.ctx.request_id = request_id_for(request.headers.get("x-request-id"))
-    REQUEST_ID.set(request.ctx.request_id)
+    identify(request)
 
 
 async def _answered(request: Request, response: BaseHTTPResponse) -> None:
     identity = getattr(request.ctx, "request_id", None)
-    if identity is None:  # Sanic's stand-in request (malformed HTTP): never identified
+    started = getattr(request.ctx, "started", None)
+    if identity is None or started is None:  # Sanic's stand-in (malformed HTTP): no middleware
         return
     response.headers["X-Request-ID"] = identity
-    seconds = time.perf_counter() - request.ctx.started
+    seconds = time.perf_counter() - started
     route = request.route.name if request.route is not None else "unrouted"
     METRICS.time(route, request.method, response.status, seconds)
     if request.app.ctx.settings.access_log:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from sanic import Request
 
+from app.observability import identify
+
 
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
@@ -27,7 +29,7 @@ def client_info(request: Request) -> ClientInfo:
     return ClientInfo(
         user_agent=agent or None,
         ip=_address(request.remote_addr or request.ip),
-        request_id=getattr(request.ctx, "request_id", None),
+        request_id=identify(request),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis.exceptions
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -41,8 +42,7 @@ async def check_eviction(client: Redis) -> None:
         log.warning("could not read Redis maxmemory-policy (%s): make sure it is noeviction", error)
         return
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
-        log.warning("Redis does not answer at start: its maxmemory-policy is not checked")
-        return
+        return  # said once, by the main process (`_probe`); checked by a later start
     if policy not in (None, "noeviction"):
         raise ConfigError(
             f"Redis maxmemory-policy is {policy!r}: it may evict revocation marks; set it to"
@@ -64,9 +64,30 @@ def _redis(request: Request) -> Redis:
     return redis
 
 
+async def _probe(app: Sanic[Any, Any]) -> None:
+    """Main process, once at start: a clear warning when Redis does not answer (the workers
+    start anyway, and answer 503 until it does)."""
+    url = app.ctx.settings.redis_url
+    client = open_redis(url, max_connections=1)
+    try:
+        await client.ping()
+    except (redis.exceptions.RedisError, OSError) as error:
+        where = urlsplit(url)
+        log.warning(
+            "Redis at %s:%s does not answer (%s): requests that need it answer 503 until it"
+            " does; its maxmemory-policy is not checked",
+            where.hostname,
+            where.port or 6379,
+            error,
+        )
+    finally:
+        await client.aclose()
+
+
 def setup_redis(app: Sanic[Any, Any]) -> None:
     """Per worker: `app.ctx.redis`, the client every store of this worker shares (and that
     handlers may ask for as `redis: Redis`)."""
+    app.main_process_start(_probe)
     app.before_server_start(_open)
     app.after_server_stop(_close)
     app.ext.add_dependency(Redis, _redis)

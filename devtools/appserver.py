@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 
 import httpx
@@ -34,10 +34,15 @@ def app_server(
     args: Sequence[str] = (),
     ready_path: str = "/health/live",
     python: str = sys.executable,
+    workdir: Path | None = None,
 ) -> Iterator[str]:
-    """`python`: the interpreter whose installed service runs (another virtualenv's, say)."""
+    """`python`: the interpreter whose installed service runs (another virtualenv's, say);
+    `workdir`: where it runs and writes `server.log` (a new temporary directory if None)."""
     port = free_port()
-    with tempfile.TemporaryDirectory() as cwd, open(Path(cwd) / "server.log", "wb") as log:
+    with (
+        tempfile.TemporaryDirectory() if workdir is None else nullcontext(str(workdir)) as cwd,
+        open(Path(cwd) / "server.log", "wb") as log,
+    ):
         command = [python, "-m", "sanic", "app.main", "--host", "127.0.0.1"]
         command += ["--port", str(port), "--workers", str(workers), "--no-motd", *args]
         process = subprocess.Popen(

@@ -8,4 +8,6 @@ load_env
 "$ROOT/scripts/services.sh" "$DATABASE_URL" "$REDIS_URL"
 "$PY" -m app.cli create-db >/dev/null
 "$PY" -m app.cli migrate
+# `make clean` stops this server: its pid (the same after exec) in .local/run.pid
+mkdir -p "$ROOT/.local" && echo $$ >"$ROOT/.local/run.pid"
 exec "$ROOT/.venv/bin/sanic" app.main --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}" --workers "${WORKERS:-1}"

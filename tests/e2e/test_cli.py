@@ -339,6 +339,9 @@ async def test_a_wheel_installed_elsewhere_migrates_and_serves(
         return health.status_code, login.status_code
 
     assert await asyncio.to_thread(serve) == (200, 200)
+    purged = await asyncio.to_thread(run, "purge")
+    assert purged.returncode == 0, purged.stderr
+    assert purged.stdout.strip() == "purge: 0 sessions and 0 events deleted"
 
     # a broken install (its migrations gone) says so, and never "up to date"
     site = next((installed.parent.parent / "lib").glob("python3*/site-packages"))
@@ -347,6 +350,24 @@ async def test_a_wheel_installed_elsewhere_migrates_and_serves(
     assert broken.returncode != 0
     assert "migrations" in broken.stderr and "up to date" not in broken.stdout, broken
     assert "Traceback" not in broken.stderr
+
+
+async def test_purge_from_the_command_line(api: Api) -> None:
+    tokens = await api.user("alice", "correct horse")
+    old = await api.login("alice", "correct horse")
+    async with api.app.ctx.db.connection() as conn:
+        await conn.execute(
+            "UPDATE sessions SET expires_at = now() - interval '30 days' WHERE id = $1",
+            old["session_id"],
+        )
+        await conn.execute(
+            "UPDATE events SET at = now() - interval '100 days' WHERE session_id = $1",
+            old["session_id"],
+        )
+    code, out, err = await run_cli("purge")
+    assert (code, err) == (0, "")
+    assert out.strip() == "purge: 1 sessions and 1 events deleted"
+    assert (await api.refresh(tokens["refresh_token"])).status == 200
 
 
 async def test_health_reports_a_database_that_is_not_migrated(scratch_database: str) -> None:

@@ -158,7 +158,10 @@ async def test_another_users_note_is_not_found_and_stays_unchanged(api: Api) -> 
     put = await api.request("PUT", path, token=bob, json={"title": "pwned", "body": "pwned"})
     assert assert_error(put, 404, "not_found") == missing
     assert assert_error(await api.request("DELETE", path, token=bob), 404, "not_found") == missing
-    assert (await api.request("GET", "/api/notes", token=bob)).json == {"notes": [], "next_cursor": None}
+    assert (await api.request("GET", "/api/notes", token=bob)).json == {
+        "notes": [],
+        "next_cursor": None,
+    }
     after = await api.request("GET", path, token=alice)
     assert after.status == 200
     assert after.json == note
@@ -202,7 +205,10 @@ async def test_malformed_json_is_400(api: Api, content: bytes) -> None:
     token = (await api.user())["access_token"]
     response = await api.request("POST", "/api/notes", token=token, content=content, headers=JSON)
     assert_error(response, 400, "invalid_request")
-    assert (await api.request("GET", "/api/notes", token=token)).json == {"notes": [], "next_cursor": None}
+    assert (await api.request("GET", "/api/notes", token=token)).json == {
+        "notes": [],
+        "next_cursor": None,
+    }
 
 
 @pytest.mark.parametrize(
@@ -228,7 +234,10 @@ async def test_read_only_token_can_read_but_not_write(api: Api) -> None:
     full = await api.user()
     note = await create(api, full["access_token"])
     read_only = (await api.login(scope="notes:read"))["access_token"]
-    assert (await api.request("GET", "/api/notes", token=read_only)).json == {"notes": [note], "next_cursor": None}
+    assert (await api.request("GET", "/api/notes", token=read_only)).json == {
+        "notes": [note],
+        "next_cursor": None,
+    }
     fetched = await api.request("GET", f"/api/notes/{note['id']}", token=read_only)
     assert fetched.json == note
     for method, path, kwargs in [
@@ -239,7 +248,10 @@ async def test_read_only_token_can_read_but_not_write(api: Api) -> None:
         response = await api.request(method, path, token=read_only, **kwargs)
         assert_error(response, 403, "insufficient_scope")
         assert 'scope="notes:write"' in response.headers.get("www-authenticate", "")
-    assert (await api.request("GET", "/api/notes", token=read_only)).json == {"notes": [note], "next_cursor": None}
+    assert (await api.request("GET", "/api/notes", token=read_only)).json == {
+        "notes": [note],
+        "next_cursor": None,
+    }
 
 
 async def test_write_only_token_can_write_but_not_read(api: Api) -> None:

@@ -70,10 +70,12 @@ def server_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def live_server(workers: int = 2, **overrides: str) -> AbstractContextManager[str]:
+def live_server(
+    workers: int = 2, workdir: Path | None = None, **overrides: str
+) -> AbstractContextManager[str]:
     """`sanic app.main --workers N` on a free port, on this run's database and Redis prefix;
-    yields its base URL (see `devtools.appserver`)."""
-    return app_server(server_env(**overrides), workers=workers)
+    yields its base URL (see `devtools.appserver`; its log: `workdir`/server.log)."""
+    return app_server(server_env(**overrides), workers=workers, workdir=workdir)
 
 
 # -- an app in this process, driven over ASGI -----------------------------------------------
