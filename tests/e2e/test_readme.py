@@ -50,7 +50,7 @@ def test_the_curl_flow_prints_what_the_readme_says(server: str) -> None:
         (r'^\{"id":"[^"]+","username":"alice","scope":"notes:read notes:write",.*\} 200$', "me"),
         (r'^\{"access_token":"eyJ.*\}$', "refresh"),
         (r"^the same pair$", "the retry"),
-        (r'^\{"sessions":\[\{.*"current":true\}\]\} 200$', "sessions"),
+        (r'^\{"sessions":\[\{.*"current":true\}\],"next_cursor":null\} 200$', "sessions"),
         (r"^204$", "logout"),
         (r'^\{"error":"invalid_token",.*\} 401$', "after logout"),
         (r'^\{"access_token":"eyJ.*\} 200$', "token endpoint refresh"),
