@@ -19,8 +19,9 @@ run: install
 test: install
 	scripts/test.sh $(ARGS)
 
+# make bench BASELINE=../other-checkout: this code against that one, interleaved
 bench: install
-	scripts/bench.sh
+	scripts/bench.sh $(if $(BASELINE),--baseline $(BASELINE))
 
 CODE := app client devtools bench tests
 

@@ -23,7 +23,7 @@ from app.errors import (
     InvalidToken,
     MissingToken,
 )
-from app.observability import count
+from app.observability import METRICS, count
 from app.revocation import Revocations
 from app.tokens import AccessClaims, TokenError, Tokens
 
@@ -31,6 +31,8 @@ Handler = Callable[..., Awaitable[HTTPResponse]]
 H = TypeVar("H", bound=Handler)
 
 _SCOPES_ATTRIBUTE = "__requires_scopes__"
+_cache_hit = METRICS.counter("bearer_cache", "hit")
+_cache_miss = METRICS.counter("bearer_cache", "miss")
 
 
 class VerifiedTokens:
@@ -72,14 +74,14 @@ class BearerVerifier:
         """The claims of a valid, unrevoked access token; `InvalidToken` otherwise."""
         claims = self.cache.get(token, time.time())
         if claims is None:
-            count("bearer_cache", "miss")
+            _cache_miss()
             try:
                 claims = self.tokens.verify_access(token)
             except TokenError as error:
                 raise InvalidToken(f"The access token is invalid: {error}.") from None
             self.cache.put(token, claims)
         else:
-            count("bearer_cache", "hit")
+            _cache_hit()
         revoked = self.revocations.check_copy(claims)
         if revoked is None:  # the in-process copy can't be trusted right now: ask Redis
             count("revocation_copy_fallbacks")

@@ -11,10 +11,13 @@ import asyncio
 import os
 import secrets
 import shutil
+import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -61,6 +64,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=8, help="length of each wrk phase")
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (a git worktree of an earlier commit, say): measure /api/me and"
+        " refresh on both, interleaved, and print what this one costs against it",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the comparison")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit(
@@ -74,7 +84,10 @@ def main() -> None:
     asyncio.run(create_database(base_db))
     try:
         asyncio.run(migrate(base_db))
-        run(args, base_db, redis_url)
+        if args.baseline is not None:
+            compare(args, base_db, redis_url)
+        else:
+            run(args, base_db, redis_url)
     finally:
         asyncio.run(cleanup(base_db, redis_url))
 
@@ -98,16 +111,150 @@ async def cleanup(dsn: str, redis_url: str) -> None:
     await redis.aclose()
 
 
-def run(args: argparse.Namespace, base_db: str, redis_url: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "DATABASE_", "REDIS_"))}
+def bench_env(base_db: str, redis_url: str, root: Path = ROOT) -> dict[str, str]:
+    """The server's environment: metrics on (a METRICS_TOKEN), the access log off, as before."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JWT_", "DATABASE_", "REDIS_", "PROMETHEUS_"))
+    }
     env.update(
         JWT_SECRET=secrets.token_urlsafe(48),
         DATABASE_URL=base_db,
         REDIS_URL=redis_url,
         REDIS_KEY_PREFIX=f"jwt-refresh-api-bench:{secrets.token_hex(3)}:",
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=str(root),
         PROXIES_COUNT="1",
+        METRICS_TOKEN=secrets.token_urlsafe(24),
+        ACCESS_LOG="false",
     )
+    return env
+
+
+async def fresh_tokens(base: str, names: list[str]) -> list[str]:
+    """A new session (refresh token) for each user."""
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+
+        async def one(i: int, name: str) -> str:
+            r = await client.post(
+                "/auth/login",
+                json={"username": name, "password": PASSWORD},
+                headers={"X-Forwarded-For": f"10.99.{i // 256}.{i % 256}"},
+            )
+            r.raise_for_status()
+            return str(r.json()["refresh_token"])
+
+        return await asyncio.gather(*(one(i, name) for i, name in enumerate(names)))
+
+
+def refresh_phase(name: str, base: str, tokens: list[str], seconds: int) -> Result:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as tokens_file:
+        tokens_file.write("\n".join(tokens) + "\n")
+    try:
+        return wrk(
+            name,
+            base + "/auth/refresh",
+            seconds=seconds,
+            connections=32,
+            threads=32,
+            script="refresh.lua",
+            env={"BENCH_TOKENS": tokens_file.name},
+        )
+    finally:
+        os.unlink(tokens_file.name)
+
+
+def server_cpu(marker: str) -> float:
+    """CPU seconds used so far by the server processes whose environment holds `marker`."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if marker.encode() not in Path(f"/proc/{entry}/environ").read_bytes():
+                continue
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def per_request(marker: str, phase: Callable[[], Result]) -> tuple[Result, float]:
+    """Run a wrk phase; its result and the server's CPU microseconds per request: far less
+    noisy than throughput on a shared machine (a neighbour's load takes time, not CPU)."""
+    before = server_cpu(marker)
+    result = phase()
+    return result, (server_cpu(marker) - before) / max(result.requests, 1) * 1e6
+
+
+def compare(args: argparse.Namespace, base_db: str, redis_url: str) -> None:
+    """This checkout against `--baseline`, one worker each, phases interleaved round by round
+    so that the machine's noise falls on both alike: the medians of throughput and of the
+    server's CPU time per request, and their ratios."""
+
+    s, c = args.seconds, args.connections
+    rows: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
+    envs = {
+        "this": bench_env(base_db, redis_url),
+        "baseline": bench_env(base_db, redis_url, args.baseline.resolve()),
+    }
+    with (
+        server(envs["this"], workers=1) as this,
+        server(envs["baseline"], workers=1) as baseline,
+    ):
+        bases = {"this": this, "baseline": baseline}
+        prepared = {key: asyncio.run(prepare_users(base, 32)) for key, base in bases.items()}
+        for key, base in bases.items():
+            bearer = {"Authorization": f"Bearer {prepared[key][0]}"}
+            wrk("warm-up", base + "/api/me", seconds=2, connections=c, headers=bearer)
+        for turn in range(args.rounds):
+            order = list(bases.items()) if turn % 2 == 0 else list(reversed(bases.items()))
+            for key, base in order:
+                marker = envs[key]["REDIS_KEY_PREFIX"]
+                bearer = {"Authorization": f"Bearer {prepared[key][0]}"}
+                tokens = asyncio.run(fresh_tokens(base, prepared[key][2]))
+                phases: list[tuple[str, Callable[[], Result]]] = [
+                    (
+                        "GET /health/live",
+                        partial(wrk, "live", base + "/health/live", seconds=s, connections=c),
+                    ),
+                    (
+                        "GET /api/me",
+                        partial(
+                            wrk, "me", base + "/api/me", seconds=s, connections=c, headers=bearer
+                        ),
+                    ),
+                    ("POST /auth/refresh", partial(refresh_phase, "refresh", base, tokens, s)),
+                ]
+                for label, phase in phases:
+                    result, micros = per_request(marker, phase)
+                    rows.setdefault(f"{label} {key}", []).append(result.rps)
+                    cpu.setdefault(f"{label} {key}", []).append(micros)
+    print()
+    print(
+        f"{'what':<20} {'req/s':>7} {'base':>7} {'ratio':>6}  {'CPU µs/req':>10}"
+        f" {'base':>6} {'ratio':>6}   (medians of the rounds)"
+    )
+    for label in ("GET /health/live", "GET /api/me", "POST /auth/refresh"):
+        m, t = (statistics.median(rows[f"{label} {k}"]) for k in ("this", "baseline"))
+        cm, ct = (statistics.median(cpu[f"{label} {k}"]) for k in ("this", "baseline"))
+        print(
+            f"{label:<20} {m:>7.0f} {t:>7.0f} {m / t:>6.3f}  {cm:>10.1f} {ct:>6.1f} {cm / ct:>6.3f}"
+        )
+    for label in ("GET /health/live", "GET /api/me", "POST /auth/refresh"):
+        print(
+            f"  rounds {label}: req/s {' '.join(f'{v:.0f}' for v in rows[f'{label} this'])}"
+            f" | {' '.join(f'{v:.0f}' for v in rows[f'{label} baseline'])};"
+            f" CPU µs {' '.join(f'{v:.1f}' for v in cpu[f'{label} this'])}"
+            f" | {' '.join(f'{v:.1f}' for v in cpu[f'{label} baseline'])}"
+        )
+
+
+def run(args: argparse.Namespace, base_db: str, redis_url: str) -> None:
+    env = bench_env(base_db, redis_url)
     s, c = args.seconds, args.connections
     results: list[Result] = []
     with server(env, workers=1) as base:

@@ -19,6 +19,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int = 0
+    requests: int = 0
 
 
 def _ms(text: str) -> float:
@@ -70,4 +71,5 @@ def wrk(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
     ):
         errors += sum(int(g) for g in match.groups())
-    return Result(name, rps, p50, p99, errors)
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return Result(name, rps, p50, p99, errors, total)

@@ -13,7 +13,8 @@ CREATE TABLE events (
     detail      jsonb NOT NULL DEFAULT '{}'
 );
 CREATE INDEX events_user_page_idx ON events (user_id, at DESC, id DESC);
-CREATE INDEX events_at_idx ON events (at);
+-- The purge's: BRIN, since rows arrive in time order (a fraction of a B-tree's cost per insert).
+CREATE INDEX events_at_idx ON events USING brin (at);
 
 -- Pages of a user's sessions and notes, newest first.
 CREATE INDEX sessions_user_page_idx ON sessions (user_id, created_at DESC, id DESC)

@@ -77,7 +77,7 @@ async def purge(db: Queryable, older_than_days: int, batch: int) -> int:
     """Delete up to `batch` events older than the retention; how many went."""
     status = await db.execute(
         "DELETE FROM events WHERE id IN (SELECT id FROM events"
-        " WHERE at < now() - make_interval(days => $1) ORDER BY at LIMIT $2)",
+        " WHERE at < now() - make_interval(days => $1) LIMIT $2)",
         older_than_days,
         batch,
     )

@@ -248,3 +248,44 @@ async def test_a_scope_removal_racing_a_refresh_leaves_no_token_with_the_scope(
                 ).status_code
                 == 401
             ), round_
+
+
+async def test_concurrent_logins_past_the_session_limit_leave_exactly_the_limit(
+    database: str,
+) -> None:
+    """MAX_SESSIONS_PER_USER=3, eight logins at once over two workers, staggered differently
+    each round: once all have answered, exactly three sessions live, and every token of the
+    others is refused."""
+    limit = 3
+    with live_server(workers=2, PROXIES_COUNT="1", MAX_SESSIONS_PER_USER=str(limit)) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            for stagger in (0.0, 0.002, 0.01, 0.03):
+                username = new_username("limited")
+                await create_user(username, PASSWORD)
+
+                async def one(index: int, name: str = username, gap: float = stagger) -> Any:
+                    await asyncio.sleep(index * gap)
+                    return await login(http, name, PASSWORD)
+
+                answers = await asyncio.gather(*(one(i) for i in range(8)))
+                assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+                connection = await asyncpg.connect(DATABASE_URL)
+                try:
+                    live = {
+                        str(row["id"])
+                        for row in await connection.fetch(
+                            "SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id"
+                            " WHERE u.username = $1 AND s.revoked_at IS NULL",
+                            username,
+                        )
+                    }
+                finally:
+                    await connection.close()
+                assert len(live) == limit, (stagger, live)
+                for answer in answers:
+                    tokens = answer.json()
+                    me = await http.get("/api/me", headers=bearer(tokens["access_token"]))
+                    if tokens["session_id"] in live:
+                        assert me.status_code == 200, (stagger, me.text)
+                    else:
+                        await assert_dead(http, tokens, f"beyond the limit, stagger {stagger}")

@@ -242,3 +242,14 @@ async def test_no_token_or_password_is_ever_in_an_event(api: Api, db: asyncpg.Co
         # nor any of its JWT parts (a header alone is not secret; signatures and claims are)
         for part in secret.split(".")[1:]:
             assert part not in text
+
+
+async def test_every_answer_carries_its_request_id(api: Api) -> None:
+    for method, path in (("GET", "/nope"), ("DELETE", "/health/live"), ("GET", "/api/me")):
+        given = await api.request(method, path, headers={"X-Request-ID": f"id-{method}"})
+        assert given.status in (401, 404, 405), given.text
+        assert given.headers["x-request-id"] == f"id-{method}"
+        made = await api.request(method, path)
+        assert len(made.headers["x-request-id"]) == 32
+    ids = {(await api.request("GET", "/health/live")).headers["x-request-id"] for _ in range(20)}
+    assert len(ids) == 20
