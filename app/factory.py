@@ -8,6 +8,7 @@ from typing import Any
 
 from sanic import Sanic
 
+from app import speedups
 from app.accounts import setup_accounts
 from app.bearer import setup_bearer
 from app.blueprints import setup_blueprints
@@ -35,6 +36,7 @@ def create_app(*_: Any, settings: Settings | None = None, name: str = APP_NAME) 
         except ConfigError as error:
             sys.exit(f"configuration error: {error}")
 
+    speedups.apply()
     app: Sanic[Any, Any] = Sanic(name, error_handler=ApiErrorHandler())
     app.config.update(
         REQUEST_MAX_SIZE=REQUEST_MAX_SIZE,
