@@ -108,14 +108,17 @@ async def _probe(app: Sanic[Any, Any]) -> None:
         connection = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT)
         await connection.close()
     except Exception as error:  # noqa: BLE001 - any failure: say it, and go on
-        where = urlsplit(dsn).hostname or dsn
         log.warning(
-            "PostgreSQL at %s:%s does not answer (%s): requests that need it answer 503 until it"
-            " does",
-            where,
-            urlsplit(dsn).port or 5432,
+            "PostgreSQL at %s does not answer (%s): requests that need it answer 503 until it does",
+            where(dsn),
             error,
         )
+
+
+def where(dsn: str) -> str:
+    """host:port of a DSN for a log line: never its user or password."""
+    location = urlsplit(dsn).netloc.rpartition("@")[2]
+    return location or "the local socket"
 
 
 def setup_database(app: Sanic[Any, Any]) -> None:

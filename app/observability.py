@@ -229,10 +229,13 @@ class ApiRequest(Request):
         REQUEST_ID.set(self.request_id)  # the task serving this request: its log lines
 
     def respond(self, response: Any = None, **kwargs: Any) -> Any:
-        # Not a coroutine of its own: Sanic's, returned for the caller to await.
-        if response is not None and not self.observed:
-            self.observed = True
-            _answered(self, response)
+        # Not a coroutine of its own: Sanic's, returned for the caller to await. Called again
+        # for an error met while answering: that answer gets its id too, counted once.
+        if response is not None:
+            response.headers["X-Request-ID"] = self.request_id
+            if not self.observed:
+                self.observed = True
+                _answered(self, response)
         return super().respond(response, **kwargs)
 
 
@@ -247,12 +250,20 @@ def identify(request: Request) -> str:
     return identity
 
 
+# Label values come only from these sets (or "unrouted" / "other"): a client sending odd
+# methods to unknown paths can't grow the metrics without bound.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def _answered(request: ApiRequest, response: BaseHTTPResponse) -> None:
-    response.headers["X-Request-ID"] = request.request_id
     seconds = time.perf_counter() - request.started
     route = request.route
+    method = request.method
     METRICS.time(
-        route.name if route is not None else "unrouted", request.method, response.status, seconds
+        route.name if route is not None else "unrouted",
+        method if method in _METHODS else "other",
+        response.status,
+        seconds,
     )
     if ApiRequest.access_log:
         access.info(

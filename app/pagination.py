@@ -14,7 +14,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sanic import Request
@@ -27,6 +27,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 MAX_CURSOR = 256
 BAD_CURSOR = "The cursor is not one this service gave out."
+MIN_YEAR, MAX_YEAR = 2000, 9998  # what a cursor of ours can hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +57,14 @@ def decode(cursor: str, id_type: Callable[[str], Any] = _uuid) -> tuple[datetime
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, item_id = json.loads(raw)
+        if not isinstance(at, str) or not isinstance(item_id, str):
+            raise ValueError("not a cursor")
         when = datetime.fromisoformat(at)
         if when.tzinfo is None:
             raise ValueError("naive")
+        when = when.astimezone(UTC)  # out of range: OverflowError, here and not in PostgreSQL
+        if not MIN_YEAR <= when.year <= MAX_YEAR:
+            raise ValueError("out of range")
         return when, id_type(item_id)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, OverflowError):
         raise InvalidRequest(BAD_CURSOR) from None

@@ -81,9 +81,16 @@ class Sessions:
             return None
         if tx is None:
             keep = self.settings.max_sessions_per_user
-            trimmed = await session_rows.trim(self.db, str(user["id"]), keep, client)
-            if trimmed:
-                await self.revocations.revoke(trimmed)
+            user_id = str(user["id"])
+            trimmed = await session_rows.trim(self.db, user_id, keep, client)
+            # and any session of the user ended lately whose revocation did not reach Redis
+            # (this login's earlier attempt met an outage after its trim, say)
+            recent = await session_rows.recently_revoked(
+                self.db, user_id, self.revocations.revoked_ttl
+            )
+            earlier = await self.revocations.unmarked([sid for sid in recent if sid not in trimmed])
+            if trimmed or earlier:
+                await self.revocations.revoke([*trimmed, *earlier])
         return issue_pair(
             self.tokens,
             user_id=str(user["id"]),

@@ -25,7 +25,8 @@ async def metrics(request: Request) -> HTTPResponse:
     given = bearer_token(request.headers.get("authorization"))
     if given is None:
         raise MissingToken("This route needs the metrics token.")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    # Sanic decodes header bytes with surrogateescape: compare the bytes as sent
+    if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode()):
         raise InvalidToken("That is not the metrics token.")
     body, content_type = exposition()
     return raw(body, content_type=content_type, headers={"Cache-Control": "no-store"})

@@ -179,7 +179,7 @@ async def trim(db: Queryable, user_id: str, keep: int, client: ClientInfo) -> li
     rows = await db.fetch(
         "WITH s AS (UPDATE sessions SET revoked_at = now(), revoked_reason = 'session_limit'"
         " WHERE id IN (SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL"
-        " ORDER BY created_at DESC, id DESC OFFSET $2)"
+        " AND expires_at > now() ORDER BY created_at DESC, id DESC OFFSET $2)"
         " AND revoked_at IS NULL RETURNING id, user_id),"
         f" e AS (INSERT INTO events ({events.COLUMNS})"
         " SELECT 'session_ended', user_id, id, $3, $4, $5, NULL,"

@@ -89,6 +89,11 @@ async def test_sessions_and_events_pages(api: Api) -> None:
         {"cursor": base64.urlsafe_b64encode(b'["2026-01-01T00:00:00", "1"]').decode()},
         {"cursor": base64.urlsafe_b64encode(b'["2026-01-01T00:00:00+00:00", "nope"]').decode()},
         {"cursor": base64.urlsafe_b64encode(b'{"a": 1}').decode()},
+        {"cursor": base64.urlsafe_b64encode(b'["2026-01-01T00:00:00+00:00", 5]').decode()},
+        {"cursor": base64.urlsafe_b64encode(b'["2026-01-01T00:00:00+00:00", [1]]').decode()},
+        {"cursor": base64.urlsafe_b64encode(b'["0001-01-01T00:00:00+14:00", "1"]').decode()},
+        {"cursor": base64.urlsafe_b64encode(b'["9999-12-31T23:59:59-14:00", "1"]').decode()},
+        {"cursor": base64.urlsafe_b64encode(b'[1, "1"]').decode()},
     ],
 )
 @pytest.mark.parametrize("path", ["/api/notes", "/auth/sessions", "/auth/events"])
