@@ -97,6 +97,10 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "logins": ("Password logins, by outcome", ("outcome",)),
     "refreshes": ("Refresh-token exchanges, by outcome", ("outcome",)),
     "revocations": ("Revocations published to the workers, by what they revoke", ("kind",)),
+    "revocation_publishes": (
+        "Revocation publishes, by outcome: every worker acknowledged, not all, or failed",
+        ("outcome",),
+    ),
     "reuse_detected": ("Refresh-token reuse detected (a session revoked)", ()),
     "bearer_cache": ("Bearer checks answered from the verified-token cache, or not", ("result",)),
     "revocation_copy_fallbacks": ("Bearer checks that asked Redis (copy not trusted)", ()),

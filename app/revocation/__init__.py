@@ -82,8 +82,17 @@ class Revocations:
         if users:
             count("revocations", "user")
         async with self.feed.acknowledged(revocation.id) as acks:
-            receivers = await self.store.publish(revocation)
-            if receivers and not await acks.wait(receivers, ACK_TIMEOUT):
+            try:
+                receivers = await self.store.publish(revocation)
+            except Exception:
+                count("revocation_publishes", "failed")  # nothing stored: the caller's 503
+                raise
+            if receivers and await acks.wait(receivers, ACK_TIMEOUT):
+                count("revocation_publishes", "acknowledged")
+            elif not receivers:  # not even this worker's own subscription is listening
+                count("revocation_publishes", "unacknowledged")
+            else:
+                count("revocation_publishes", "unacknowledged")
                 # Some worker did not answer (or our own subscription is down, so its acks
                 # can't reach us): by now every such worker asks Redis instead of its copy.
                 log.warning(

@@ -68,6 +68,9 @@ async def test_metrics_add_up_over_two_workers_and_refuse_anonymous_callers(
                 "/auth/login", json={"username": names[0], "password": "wrong password"}
             )
         assert wrong_login.status_code == 401
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            logout = await client.post("/auth/logout", headers=bearer)
+        assert logout.status_code == 204
         await asyncio.sleep(1.6)  # every worker pushes its counts once a second
         texts = [(await scrape(base)).text for _ in range(4)]  # whichever worker answers
         counters = {path.name.split("_")[1] for path in metrics_dir.glob("counter_*.db")}
@@ -88,8 +91,11 @@ async def test_metrics_add_up_over_two_workers_and_refuse_anonymous_callers(
             )
             checks = sample(text, "jwt_refresh_bearer_cache_total", result="hit")
             checks += sample(text, "jwt_refresh_bearer_cache_total", result="miss")
-            assert checks == 3
+            assert checks == 4  # three /api/me and the logout
             assert 1 <= sample(text, "jwt_refresh_bearer_cache_total", result="miss") <= 2
+            assert sample(text, "jwt_refresh_revocations_total", kind="session") == 1
+            outcome = {"outcome": "acknowledged"}
+            assert sample(text, "jwt_refresh_revocation_publishes_total", **outcome) == 1
         response = await scrape(base)
         assert response.headers["content-type"].startswith("text/plain")
         assert response.headers["cache-control"] == "no-store"
