@@ -62,6 +62,11 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
+def location(url: str) -> str:
+    """host:port of a URL or DSN for a log line: never its user or password."""
+    return urlsplit(url).netloc.rpartition("@")[2] or "the local socket"
+
+
 def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
     value = env.get(name, "").strip() or default
     if urlsplit(value).scheme not in schemes:

@@ -7,10 +7,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import asyncpg
 from sanic import Request, Sanic
+
+from app.config import location
 
 log = logging.getLogger("app.db")
 
@@ -110,15 +111,9 @@ async def _probe(app: Sanic[Any, Any]) -> None:
     except Exception as error:  # noqa: BLE001 - any failure: say it, and go on
         log.warning(
             "PostgreSQL at %s does not answer (%s): requests that need it answer 503 until it does",
-            where(dsn),
+            location(dsn),
             error,
         )
-
-
-def where(dsn: str) -> str:
-    """host:port of a DSN for a log line: never its user or password."""
-    location = urlsplit(dsn).netloc.rpartition("@")[2]
-    return location or "the local socket"
 
 
 def setup_database(app: Sanic[Any, Any]) -> None:

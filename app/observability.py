@@ -37,11 +37,6 @@ MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 access = logging.getLogger("app.access")
 
 
-def request_id() -> str | None:
-    """The id of the request being served (None outside a request)."""
-    return REQUEST_ID.get()
-
-
 # New ids: this process's random half, then a counter; unique without a syscall per request
 # (an id names a request, it guards nothing).
 _PROCESS_PART = uuid.uuid4().hex[:16]
@@ -241,17 +236,6 @@ class ApiRequest(Request):
                 self.observed = True
                 _answered(self, response)
         return super().respond(response, **kwargs)
-
-
-def identify(request: Request) -> str:
-    """The request's id (a request of another class gets one on first use)."""
-    identity: str | None = getattr(request, "request_id", None)
-    if identity is None:
-        identity = getattr(request.ctx, "request_id", None)
-        if identity is None:
-            identity = request_id_for(request.headers.get("x-request-id"))
-            request.ctx.request_id = identity
-    return identity
 
 
 # Label values come only from these sets (or "unrouted" / "other"): a client sending odd

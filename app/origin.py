@@ -8,8 +8,6 @@ from dataclasses import dataclass
 
 from sanic import Request
 
-from app.observability import identify
-
 
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
@@ -29,7 +27,7 @@ def client_info(request: Request) -> ClientInfo:
     return ClientInfo(
         user_agent=agent or None,
         ip=_address(request.remote_addr or request.ip),
-        request_id=identify(request),
+        request_id=getattr(request, "request_id", None),  # an ApiRequest's
     )
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis.exceptions
 from redis.asyncio import BlockingConnectionPool, Redis
 from sanic import Request, Sanic
 
-from app.config import ConfigError
+from app.config import ConfigError, location
 
 log = logging.getLogger("app.redis")
 
@@ -72,12 +71,10 @@ async def _probe(app: Sanic[Any, Any]) -> None:
     try:
         await client.ping()
     except (redis.exceptions.RedisError, OSError) as error:
-        where = urlsplit(url)
         log.warning(
-            "Redis at %s:%s does not answer (%s): requests that need it answer 503 until it"
+            "Redis at %s does not answer (%s): requests that need it answer 503 until it"
             " does; its maxmemory-policy is not checked",
-            where.hostname,
-            where.port or 6379,
+            location(url),
             error,
         )
     finally:

@@ -38,25 +38,39 @@ def server(env: dict[str, str], workers: int) -> AbstractContextManager[str]:
     return app_server(env, workers=workers, args=["--no-access-logs"], ready_path="/health")
 
 
-async def prepare_users(base: str, count: int) -> tuple[str, list[str], list[str]]:
-    """Register `count` users; the access token of the first, a refresh token for each, and
-    their names."""
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        run = secrets.token_hex(3)
-        names = [f"bench_{run}_{i}" for i in range(count)]
+def _address(index: int) -> dict[str, str]:
+    # each user from an address of its own (PROXIES_COUNT=1): the per-address limits are for
+    # clients, not for the bench's set-up
+    return {"X-Forwarded-For": f"10.99.{index // 256}.{index % 256}"}
+
+
+async def log_in_all(base: str, names: list[str]) -> list[dict[str, str]]:
+    """A new session for each user, each from its own address: their token responses."""
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
 
         async def one(index: int, name: str) -> dict[str, str]:
-            # each user from an address of its own (PROXIES_COUNT=1): the per-address limits
-            # are for clients, not for the bench's set-up
-            address = {"X-Forwarded-For": f"10.99.{index // 256}.{index % 256}"}
             credentials = {"username": name, "password": PASSWORD}
-            r = await client.post("/auth/register", json=credentials, headers=address)
-            r.raise_for_status()
-            r = await client.post("/auth/login", json=credentials, headers=address)
+            r = await client.post("/auth/login", json=credentials, headers=_address(index))
             r.raise_for_status()
             return r.json()  # type: ignore[no-any-return]
 
-        responses = await asyncio.gather(*(one(i, name) for i, name in enumerate(names)))
+        return await asyncio.gather(*(one(i, name) for i, name in enumerate(names)))
+
+
+async def prepare_users(base: str, count: int) -> tuple[str, list[str], list[str]]:
+    """Register `count` users; the access token of the first, a refresh token for each, and
+    their names."""
+    run = secrets.token_hex(3)
+    names = [f"bench_{run}_{i}" for i in range(count)]
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+
+        async def register(index: int, name: str) -> None:
+            credentials = {"username": name, "password": PASSWORD}
+            r = await client.post("/auth/register", json=credentials, headers=_address(index))
+            r.raise_for_status()
+
+        await asyncio.gather(*(register(i, name) for i, name in enumerate(names)))
+    responses = await log_in_all(base, names)
     return responses[0]["access_token"], [r["refresh_token"] for r in responses], names
 
 
@@ -131,22 +145,6 @@ def bench_env(base_db: str, redis_url: str, root: Path = ROOT) -> dict[str, str]
     return env
 
 
-async def fresh_tokens(base: str, names: list[str]) -> list[str]:
-    """A new session (refresh token) for each user."""
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-
-        async def one(i: int, name: str) -> str:
-            r = await client.post(
-                "/auth/login",
-                json={"username": name, "password": PASSWORD},
-                headers={"X-Forwarded-For": f"10.99.{i // 256}.{i % 256}"},
-            )
-            r.raise_for_status()
-            return str(r.json()["refresh_token"])
-
-        return await asyncio.gather(*(one(i, name) for i, name in enumerate(names)))
-
-
 def refresh_phase(name: str, base: str, tokens: list[str], seconds: int) -> Result:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as tokens_file:
         tokens_file.write("\n".join(tokens) + "\n")
@@ -215,7 +213,9 @@ def compare(args: argparse.Namespace, base_db: str, redis_url: str) -> None:
             for key, base in order:
                 marker = envs[key]["REDIS_KEY_PREFIX"]
                 bearer = {"Authorization": f"Bearer {prepared[key][0]}"}
-                tokens = asyncio.run(fresh_tokens(base, prepared[key][2]))
+                tokens = [
+                    r["refresh_token"] for r in asyncio.run(log_in_all(base, prepared[key][2]))
+                ]
                 phases: list[tuple[str, Callable[[], Result]]] = [
                     (
                         "GET /health/live",
@@ -271,22 +271,7 @@ def run(args: argparse.Namespace, base_db: str, redis_url: str) -> None:
                 headers=bearer,
             )
         )
-        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as tokens_file:
-            tokens_file.write("\n".join(refresh_tokens) + "\n")
-        try:
-            results.append(
-                wrk(
-                    "POST /auth/refresh (32 sessions)",
-                    base + "/auth/refresh",
-                    seconds=s,
-                    connections=32,
-                    threads=32,
-                    script="refresh.lua",
-                    env={"BENCH_TOKENS": tokens_file.name},
-                )
-            )
-        finally:
-            os.unlink(tokens_file.name)
+        results.append(refresh_phase("POST /auth/refresh (32 sessions)", base, refresh_tokens, s))
         # Logins and a light /health/live load at the same time: hashing must not stall the loop.
         login_env = {"BENCH_USERS": ",".join(names), "BENCH_PASSWORD": PASSWORD}
         with ThreadPoolExecutor(2) as pool:

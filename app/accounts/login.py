@@ -41,12 +41,12 @@ async def count_attempt(
         if db is not None and attempt.first_refusal:
             name = normalise_username(username)
             user = await user_rows.by_username(db, name) if name is not None else None
-            await _failed(db, username, client, "rate_limited", user)
+            await _failed(db, client, "rate_limited", user)
         raise RateLimited(attempt.wait)
 
 
 async def _failed(
-    db: Database, username: str, client: ClientInfo, reason: str, user: asyncpg.Record | None
+    db: Database, client: ClientInfo, reason: str, user: asyncpg.Record | None
 ) -> None:
     """A failed login in the audit trail. For a name no account has, the name is not kept:
     people type their password into the username field."""
@@ -83,12 +83,12 @@ class Login:
         if user is None or not ok or user["disabled_at"] is not None:
             count("logins", "failed")
             reason = "wrong_password" if not ok else "account_disabled"
-            await _failed(self.db, username, client, reason, user)
+            await _failed(self.db, client, reason, user)
             raise InvalidGrant(WRONG)
         tokens = await self.sessions.start(user, resolve_scope(scope, user["scope"]), client)
         if tokens is None:  # the password changed, or the account was disabled, meanwhile
             count("logins", "failed")
-            await _failed(self.db, username, client, "account_changed", user)
+            await _failed(self.db, client, "account_changed", user)
             raise InvalidGrant(WRONG)
         count("logins", "ok")
         await self.limiter.succeeded(username, client.ip, authenticated=False)

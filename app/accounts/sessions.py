@@ -83,12 +83,9 @@ class Sessions:
             keep = self.settings.max_sessions_per_user
             user_id = str(user["id"])
             trimmed = await session_rows.trim(self.db, user_id, keep, client)
-            # and any session of the user ended lately whose revocation did not reach Redis
-            # (this login's earlier attempt met an outage after its trim, say)
-            recent = await session_rows.recently_revoked(
-                self.db, user_id, self.revocations.revoked_ttl
-            )
-            earlier = await self.revocations.unmarked([sid for sid in recent if sid not in trimmed])
+            # and any ended lately whose revocation did not reach Redis (this login's earlier
+            # attempt met an outage after its trim, say)
+            earlier = await self._unpublished(self.db, user_id, trimmed)
             if trimmed or earlier:
                 await self.revocations.revoke([*trimmed, *earlier])
         return issue_pair(
@@ -188,9 +185,13 @@ class Sessions:
         """End every live session of the user; those to publish: the ones this call ended, and
         those ended lately whose Redis step had failed."""
         ended = await session_rows.revoke_all(tx, user_id, reason)
-        recent = await session_rows.recently_revoked(tx, user_id, self.revocations.revoked_ttl)
-        earlier = await self.revocations.unmarked([sid for sid in recent if sid not in ended])
-        return [*ended, *earlier]
+        return [*ended, *await self._unpublished(tx, user_id, ended)]
+
+    async def _unpublished(self, db: Queryable, user_id: str, besides: list[str]) -> list[str]:
+        """The user's sessions ended lately (their access tokens may live) whose revocation
+        Redis does not hold: a retry after a failed Redis step publishes them."""
+        recent = await session_rows.recently_revoked(db, user_id, self.revocations.revoked_ttl)
+        return await self.revocations.unmarked([sid for sid in recent if sid not in besides])
 
     async def revoke_token(
         self, token: str, hint: str | None, client: ClientInfo = NO_CLIENT

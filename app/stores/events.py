@@ -15,29 +15,8 @@ import asyncpg
 from app.db import Queryable
 from app.origin import ClientInfo
 
-# The columns every insert fills, in this order (see `values`).
+# The columns every insert fills, in this order (the CTEs of stores/sessions.py too).
 COLUMNS = "type, user_id, session_id, ip, user_agent, request_id, actor_id, detail"
-
-
-def values(
-    kind: str,
-    user_id: str | None,
-    client: ClientInfo,
-    *,
-    session_id: str | None = None,
-    actor_id: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> tuple[Any, ...]:
-    return (
-        kind,
-        user_id,
-        session_id,
-        client.ip,
-        client.user_agent,
-        client.request_id,
-        actor_id,
-        json.dumps(detail or {}),
-    )
 
 
 async def record(
@@ -52,7 +31,14 @@ async def record(
 ) -> None:
     await db.execute(
         f"INSERT INTO events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
-        *values(kind, user_id, client, session_id=session_id, actor_id=actor_id, detail=detail),
+        kind,
+        user_id,
+        session_id,
+        client.ip,
+        client.user_agent,
+        client.request_id,
+        actor_id,
+        json.dumps(detail or {}),
     )
 
 
