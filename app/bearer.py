@@ -22,6 +22,7 @@ from app.errors import (
     InvalidBearerRequest,
     InvalidToken,
     MissingToken,
+    RevokedToken,
 )
 from app.observability import METRICS, count
 from app.revocation import Revocations
@@ -76,7 +77,7 @@ class BearerVerifier:
         if claims is None:
             _cache_miss()
             try:
-                claims = self.tokens.verify_access(token)
+                claims = await self.tokens.verified_access(token)
             except TokenError as error:
                 raise InvalidToken(f"The access token is invalid: {error}.") from None
             self.cache.put(token, claims)
@@ -87,7 +88,7 @@ class BearerVerifier:
             count("revocation_copy_fallbacks")
             revoked = await self.revocations.check_redis(claims)
         if revoked:
-            raise InvalidToken("The access token has been revoked.")
+            raise RevokedToken()
         return claims
 
 

@@ -1,31 +1,47 @@
-"""Command line: migrate, create-db, create-user NAME [--admin] --password-stdin,
-set-scope NAME "SCOPES", purge."""
+"""Command line: migrate, create-db, create-user NAME [--admin] [--scope S] --password-stdin,
+set-scope NAME "SCOPES", purge, keys list, keys rotate [--force]."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import asyncpg
 import redis.exceptions
 
+from app import keys
 from app.accounts.admin import AccountAdmin
 from app.accounts.registration import Registration
 from app.accounts.sessions import Sessions
 from app.config import ConfigError, Settings
 from app.db import Database
 from app.errors import ApiError, DomainError
+from app.keyring import NotPublishedLongEnough, Rotated, advance, rotate_now
 from app.maintenance import Purged, purge_now
 from app.migrate import create_database, migrate
 from app.revocation import standalone_revocations
-from app.scopes import ADMIN_SCOPE, DEFAULT_SCOPE
+from app.scopes import ADMIN_SCOPE, DEFAULT_SCOPE, check_syntax
+from app.stores import keys as key_rows
 from app.tokens import Tokens
 
 
-async def create_user(dsn: str, username: str, password: str, admin: bool) -> str:
-    scope = DEFAULT_SCOPE + (" " + ADMIN_SCOPE if admin else "")
+def user_scope(admin: bool, scope: str | None) -> str:
+    """A new user's scopes: `scope` when given (a service account's "introspect", say), else
+    the default ones; `admin` adds the admin scope either way."""
+    chosen = (scope if scope is not None else DEFAULT_SCOPE).split()
+    if admin and ADMIN_SCOPE not in chosen:
+        chosen.append(ADMIN_SCOPE)
+    return " ".join(chosen)
+
+
+async def create_user(dsn: str, username: str, password: str, scope: str) -> str:
+    try:
+        check_syntax(scope)
+    except ApiError as error:
+        raise SystemExit(f"error: {error.error_description}") from None
     db = await Database.open(dsn, max_size=1)
     try:
         account = await Registration(db).create(username, password, scope)
@@ -49,6 +65,44 @@ async def set_scope(settings: Settings, username: str, scope: str) -> tuple[str,
         await db.close()
 
 
+async def list_keys(settings: Settings) -> list[str]:
+    db = await Database.open(settings.database_url, max_size=1)
+    try:
+        await advance(db, settings, wait=True)
+        rows = await key_rows.load(db)
+    finally:
+        await db.close()
+    horizon = keys.retire_horizon(settings)
+    order = {keys.KeyState.CURRENT: 0, keys.KeyState.NEXT: 1, keys.KeyState.RETIRED: 2}
+    lines = []
+    for row in sorted(rows, key=lambda row: (order[row.state], -row.created_at)):
+        since = row.retired_at or row.activated_at or row.created_at
+        until = f", accepted until {_when(row.retired_at + horizon)}" if row.retired_at else ""
+        kid = row.kid or "(legacy: JWT_SECRET, tokens without kid)"
+        lines.append(f"{row.state.value:8} {row.alg:6} {kid}  since {_when(since)}{until}")
+    return lines
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+async def rotate_keys(settings: Settings, force: bool) -> Rotated:
+    db = await Database.open(settings.database_url, max_size=1)
+    try:
+        return await rotate_now(db, settings, force=force)
+    except NotPublishedLongEnough as error:
+        raise SystemExit(
+            f"error: the next key has been published for less than JWKS_MAX_AGE"
+            f" ({settings.jwks_max_age} s): a verifier that cached the JWKS before it appeared"
+            f" may not know it for another {error.wait:.0f} s. Try again then, or rotate with"
+            " --force (verifiers that fetch the JWKS again on an unknown kid, like"
+            " app.verifier and PyJWKClient, are not affected)"
+        ) from None
+    finally:
+        await db.close()
+
+
 async def purge(settings: Settings) -> Purged | None:
     db = await Database.open(settings.database_url, max_size=1)
     try:
@@ -66,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("username")
     create.add_argument("--admin", action="store_true", help="grant the admin scope")
     create.add_argument(
+        "--scope",
+        help='the user\'s scopes instead of the default ones, e.g. "introspect" for a service',
+    )
+    create.add_argument(
         "--password-stdin",
         action="store_true",
         required=True,
@@ -80,6 +138,18 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "purge",
         help="delete sessions no token can need any more and events past AUDIT_RETENTION",
+    )
+    key_commands = commands.add_parser("keys", help="the signing keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    key_commands.add_parser("list", help="every key with its state: current, next, retired")
+    rotate = key_commands.add_parser(
+        "rotate", help="the next key signs from now on; a new next key is published"
+    )
+    rotate.add_argument(
+        "--force",
+        action="store_true",
+        help="even if the next key was published less than JWKS_MAX_AGE ago",
     )
     args = parser.parse_args(argv)
     try:
@@ -102,17 +172,26 @@ def main(argv: list[str] | None = None) -> int:
                 print("purge: another purge is running; nothing done")
             else:
                 print(f"purge: {purged.sessions} sessions and {purged.events} events deleted")
+        elif args.command == "keys" and args.keys_command == "list":
+            print("\n".join(asyncio.run(list_keys(settings))))
+        elif args.command == "keys":
+            rotated = asyncio.run(rotate_keys(settings, args.force))
+            print(
+                f"keys: {rotated.current} signs now (every host within {keys.RELOAD_EVERY:.0f} s),"
+                f" {rotated.retired} retired, {rotated.next} is the next key"
+            )
         elif args.command == "set-scope":
             before, after = asyncio.run(set_scope(settings, args.username, args.scopes))
             print(f"scope of {args.username}: {before!r} -> {after!r}")
         else:
             password = sys.stdin.readline().rstrip("\r\n")
-            user_id = asyncio.run(create_user(dsn, args.username, password, args.admin))
+            granted = user_scope(args.admin, args.scope)
+            user_id = asyncio.run(create_user(dsn, args.username, password, granted))
             print(f"created user {args.username} ({user_id})")
     except (TimeoutError, OSError, asyncpg.PostgresError) as error:
         print(f"error: PostgreSQL at {urlsplit(dsn).netloc or dsn}: {error}", file=sys.stderr)
         return 1
-    except ConfigError as error:  # the install itself is broken (no migrations)
+    except (ConfigError, keys.KeyDecryptionError) as error:  # a broken install or secret
         print(f"error: {error}", file=sys.stderr)
         return 2
     except redis.exceptions.RedisError as error:

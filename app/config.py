@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ALGORITHMS = ("HS256", "HS384", "HS512")
+ALGORITHMS = ("HS256", "HS384", "HS512", "ES256", "EdDSA", "RS256")
 
 
 class ConfigError(Exception):
@@ -121,6 +121,10 @@ class Settings:
     audit_retention: int = 90  # days
     max_sessions_per_user: int = 100
     purge_interval: int = 3600  # seconds; 0: only `jwt-refresh-api purge`
+    # Signing keys: the current one signs this long; a new key is published this long (the
+    # JWKS's max-age) before it may sign.
+    key_rotation_interval: int = 2592000
+    jwks_max_age: int = 300
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -164,12 +168,16 @@ class Settings:
             audit_retention=_int(env, "AUDIT_RETENTION", cls.audit_retention),
             max_sessions_per_user=_int(env, "MAX_SESSIONS_PER_USER", cls.max_sessions_per_user),
             purge_interval=_int(env, "PURGE_INTERVAL", cls.purge_interval, 0),
+            key_rotation_interval=_int(env, "KEY_ROTATION_INTERVAL", cls.key_rotation_interval),
+            jwks_max_age=_int(env, "JWKS_MAX_AGE", cls.jwks_max_age),
             host=env.get("HOST", "").strip() or cls.host,
             port=_int(env, "PORT", cls.port, 0),
             workers=_int(env, "WORKERS", cls.workers),
         )
         if settings.refresh_token_ttl > settings.session_max_age:
             raise ConfigError("REFRESH_TOKEN_TTL must not be longer than SESSION_MAX_AGE")
+        if settings.jwks_max_age > settings.key_rotation_interval:
+            raise ConfigError("JWKS_MAX_AGE must not be longer than KEY_ROTATION_INTERVAL")
         return settings
 
 

@@ -168,6 +168,13 @@ class InvalidToken(BearerError):
     description = "The access token is invalid."
 
 
+class RevokedToken(InvalidToken):
+    """A valid token of ours whose session or user was cut off (the same answer as any
+    invalid token; introspection tells it apart)."""
+
+    description = "The access token has been revoked."
+
+
 class InsufficientScope(BearerError):
     status, error = 403, "insufficient_scope"
     description = "The access token lacks the scope this route needs."

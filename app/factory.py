@@ -15,6 +15,7 @@ from app.blueprints import setup_blueprints
 from app.config import ConfigError, Settings
 from app.db import setup_database
 from app.errors import ApiErrorHandler
+from app.keyring import setup_keys
 from app.maintenance import setup_maintenance
 from app.observability import setup_observability
 from app.redis import setup_redis
@@ -69,6 +70,7 @@ def create_app(*_: Any, settings: Settings | None = None, name: str = APP_NAME) 
     # Listeners run in this order when a worker starts, and in reverse when it stops.
     setup_observability(app)  # request ids, logs, the access log, metrics (first of all)
     setup_database(app)  # app.ctx.db
+    setup_keys(app)  # app.ctx.keyring: the signing keys app.ctx.tokens uses
     setup_redis(app)  # app.ctx.redis
     setup_revocation(app)  # app.ctx.revocations, its feed running
     setup_accounts(app)  # app.ctx.accounts

@@ -8,6 +8,8 @@ from app.errors import InvalidRequest, InvalidScope
 
 DEFAULT_SCOPE = "notes:read notes:write"
 ADMIN_SCOPE = "admin"
+INTROSPECT_SCOPE = "introspect"  # a service account's: may call POST /auth/introspect
+SCOPES = (*DEFAULT_SCOPE.split(), ADMIN_SCOPE, INTROSPECT_SCOPE)
 # RFC 6749 §3.3: scope tokens separated by spaces (U+0020 only: no tabs, no other white
 # space, which a database or another parser might split differently)
 SCOPE = re.compile(r" *([\x21\x23-\x5b\x5d-\x7e]+ *)*")

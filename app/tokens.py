@@ -2,48 +2,77 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
-import re
+import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import jwt
+from typing import Any, Protocol, TypeVar
 
 from app.config import Settings
+from app.errors import ServiceUnavailable
+from app.keys import KeySet, SigningKey, retire_horizon
+from app.verifier import (
+    ACCESS_TYP,
+    MAX_TOKEN_LENGTH,
+    REFRESH_TYP,
+    REQUIRED_CLAIMS,
+    AccessClaims,
+    TokenError,
+    UnknownKey,
+    access_claims,
+    check_claims,
+    decode,
+    unverified_header,
+)
 
-ACCESS_TYP = "at+jwt"  # RFC 9068
-REFRESH_TYP = "refresh+jwt"
-REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp", "jti", "sid")
-# Our tokens are a few hundred bytes; anything far larger is refused before any parsing.
-MAX_TOKEN_LENGTH = 4096
-# Compact JWS with unpadded base64url (RFC 7515 §2). PyJWT also accepts `=` padding, which
-# would give every token a second spelling that verifies; one spelling only.
-COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+__all__ = [
+    "ACCESS_TYP",
+    "MAX_TOKEN_LENGTH",
+    "REFRESH_TYP",
+    "REQUIRED_CLAIMS",
+    "AccessClaims",
+    "IssuedToken",
+    "KeySource",
+    "RefreshClaims",
+    "TokenError",
+    "FixedKeys",
+    "Tokens",
+    "UnknownKey",
+]
+
+T = TypeVar("T")
 
 
-class TokenError(Exception):
-    """The token cannot be used; the message is safe to show to the client."""
+class KeySource(Protocol):
+    """Where the keys come from: a worker's `Keyring`, or `FixedKeys`."""
+
+    keyset: KeySet[SigningKey] | None
+
+    async def reload_for_unknown(self) -> bool:
+        """Read the keys again for a token with an unknown kid; False when not done now."""
+        ...
 
 
-@dataclass(frozen=True, slots=True)
-class AccessClaims:
-    sub: str
-    sid: str
-    jti: str
-    scope: str
-    username: str
-    iat: int
-    exp: int
-    # The user's token version when it was issued: a cut-off (log out everywhere, a password
-    # change, a disable, a scope removed) raises the version and refuses every token below.
-    ver: int = 0
+class FixedKeys:
+    """A key set that never changes (tests, tools)."""
 
-    @property
-    def scopes(self) -> frozenset[str]:
-        return frozenset(self.scope.split())
+    def __init__(self, keyset: KeySet[SigningKey] | None):
+        self.keyset = keyset
+
+    async def reload_for_unknown(self) -> bool:
+        return False
+
+
+class KeysNotLoaded(ServiceUnavailable):
+    description = "The signing keys are not loaded yet (PostgreSQL unavailable); try again."
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +96,16 @@ def new_id() -> str:
 
 
 class Tokens:
-    """Signs and verifies with one key, algorithm, issuer and audience."""
+    """Signs with the current key and verifies by `kid`, for one issuer and audience."""
 
-    def __init__(self, settings: Settings):
-        self._key = settings.jwt_secret
-        self._algorithm = settings.jwt_algorithm
+    def __init__(self, settings: Settings, keys: KeySource | None = None):
+        self.keys = keys
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self.access_ttl = settings.access_token_ttl
         self.refresh_ttl = settings.refresh_token_ttl
         self.skew = settings.clock_skew
+        self.horizon = retire_horizon(settings)
         # Ids derived from other ids: a refresh token's one successor, a pair's access token.
         self._derive = hmac.new(
             settings.jwt_secret.encode(), b"jwt-refresh-api: jti derivation", hashlib.sha256
@@ -91,6 +120,30 @@ class Tokens:
         """The `jti` of the one refresh token that refresh token `jti` may be exchanged for."""
         return self.derived_id("successor", jti)
 
+    def _keyset(self) -> KeySet[SigningKey]:
+        keyset = self.keys.keyset if self.keys is not None else None
+        if keyset is None:
+            raise KeysNotLoaded()
+        return keyset
+
+    def signing_kid(self) -> str:
+        """The kid of the key that signs now."""
+        current = self._keyset().current
+        if current is None:
+            raise KeysNotLoaded()
+        return current.kid
+
+    def _signing_key(self, kid: str | None) -> SigningKey:
+        """Key `kid` (a retry's pair is signed again by the key that signed it), else the
+        current one."""
+        keyset = self._keyset()
+        key = keyset.keys.get(kid) if kid else None
+        if key is None or key.kid == "":
+            key = keyset.current
+        if key is None:
+            raise KeysNotLoaded()
+        return key
+
     # -- issuing -----------------------------------------------------------------
 
     def issue_access(
@@ -103,22 +156,41 @@ class Tokens:
         now: int | None = None,
         jti: str | None = None,
         ver: int = 0,
+        kid: str | None = None,
     ) -> IssuedToken:
         iat = int(time.time()) if now is None else now
         claims: dict[str, Any] = {"scope": scope, "username": username, "ver": ver}
-        return self._sign(ACCESS_TYP, sub, sid, iat, iat + self.access_ttl, jti or new_id(), claims)
+        return self._sign(
+            ACCESS_TYP, sub, sid, iat, iat + self.access_ttl, jti or new_id(), claims, kid
+        )
 
     def issue_refresh(
-        self, *, sub: str, sid: str, jti: str, session_expires: int, now: int | None = None
+        self,
+        *,
+        sub: str,
+        sid: str,
+        jti: str,
+        session_expires: int,
+        now: int | None = None,
+        kid: str | None = None,
     ) -> IssuedToken:
         """A refresh token never outlives its session's absolute limit."""
         iat = int(time.time()) if now is None else now
         exp = min(iat + self.refresh_ttl, session_expires)
-        return self._sign(REFRESH_TYP, sub, sid, iat, exp, jti, {"grant_type": "refresh"})
+        return self._sign(REFRESH_TYP, sub, sid, iat, exp, jti, {"grant_type": "refresh"}, kid)
 
     def _sign(
-        self, typ: str, sub: str, sid: str, iat: int, exp: int, jti: str, extra: dict[str, Any]
+        self,
+        typ: str,
+        sub: str,
+        sid: str,
+        iat: int,
+        exp: int,
+        jti: str,
+        extra: dict[str, Any],
+        kid: str | None,
     ) -> IssuedToken:
+        key = self._signing_key(kid)
         payload = {
             "iss": self._issuer,
             "aud": self._audience,
@@ -129,31 +201,19 @@ class Tokens:
             "sid": sid,
             **extra,
         }
-        token = jwt.encode(payload, self._key, algorithm=self._algorithm, headers={"typ": typ})
-        return IssuedToken(token, jti, exp)
+        header = {"alg": key.alg, "typ": typ, "kid": key.kid}
+        signing_input = (
+            _b64(json.dumps(header, separators=(",", ":")).encode())
+            + b"."
+            + _b64(json.dumps(payload, separators=(",", ":")).encode())
+        )
+        token = signing_input + b"." + _b64(key.sign(signing_input))
+        return IssuedToken(token.decode(), jti, exp)
 
     # -- verifying ---------------------------------------------------------------
 
     def verify_access(self, token: str) -> AccessClaims:
-        claims = self._verify(token, ACCESS_TYP, self.access_ttl)
-        if "grant_type" in claims:
-            raise TokenError("a refresh token is not an access token")
-        scope, username = claims.get("scope"), claims.get("username", "")
-        if not isinstance(scope, str) or not isinstance(username, str):
-            raise TokenError("the token's scope or username claim is malformed")
-        version = claims.get("ver", 0)  # tokens issued before versions existed: version 0
-        if type(version) is not int or version < 0:
-            raise TokenError("the ver claim must be a whole number")
-        return AccessClaims(
-            claims["sub"],
-            claims["sid"],
-            claims["jti"],
-            scope,
-            username,
-            claims["iat"],
-            claims["exp"],
-            version,
-        )
+        return access_claims(self._verify(token, ACCESS_TYP, self.access_ttl))
 
     def verify_refresh(self, token: str) -> RefreshClaims:
         claims = self._verify(token, REFRESH_TYP, self.refresh_ttl)
@@ -163,48 +223,32 @@ class Tokens:
             claims["sub"], claims["sid"], claims["jti"], claims["iat"], claims["exp"]
         )
 
-    def _verify(self, token: str, typ: str, max_lifetime: int) -> dict[str, Any]:
-        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
-            raise TokenError("the token is empty or too long")
-        if not COMPACT_JWS.fullmatch(token):
-            raise TokenError("the token is not a compact JWS in unpadded base64url")
-        try:
-            decoded = jwt.api_jwt.decode_complete(
-                token,
-                self._key,
-                algorithms=[self._algorithm],
-                audience=self._audience,
-                issuer=self._issuer,
-                # CLOCK_SKEW for a token from a host whose clock runs ahead (`iat`, `nbf`);
-                # never for `exp`, checked below: no token lives longer than it says.
-                leeway=self.skew,
-                options={
-                    "require": list(REQUIRED_CLAIMS),
-                    "strict_aud": True,
-                    "verify_exp": False,
-                },
-            )
-        except jwt.ImmatureSignatureError:
-            raise TokenError("the token is not valid yet") from None
-        except Exception:  # noqa: BLE001 - every decoding failure is the client's bad token
-            raise TokenError("the token is malformed or its signature is invalid") from None
+    async def verified_access(self, token: str) -> AccessClaims:
+        """`verify_access`, again after reading the keys if the token's kid was unknown (a
+        key another host just started signing with)."""
+        return await self._retrying(self.verify_access, token)
 
-        header: dict[str, Any] = decoded["header"]
-        claims: dict[str, Any] = decoded["payload"]
-        if header.get("typ") != typ:
-            raise TokenError(f"the token's type must be {typ}")
-        for name in ("iat", "exp"):
-            if type(claims[name]) is not int:
-                raise TokenError(f"the {name} claim must be an integer")
-        if claims["exp"] <= time.time():
-            raise TokenError("the token has expired")
-        for name in ("sub", "sid", "jti"):
-            if not isinstance(claims[name], str) or not claims[name]:
-                raise TokenError(f"the {name} claim must be a non-empty string")
-        if not 0 < claims["exp"] - claims["iat"] <= max_lifetime:
-            raise TokenError("the token's lifetime is longer than allowed")
+    async def verified_refresh(self, token: str) -> RefreshClaims:
+        return await self._retrying(self.verify_refresh, token)
+
+    async def _retrying(self, verify: Callable[[str], T], token: str) -> T:
         try:
-            uuid.UUID(claims["sid"])
-        except ValueError:
-            raise TokenError("the sid claim is malformed") from None
+            return verify(token)
+        except UnknownKey:
+            if self.keys is None or not await self.keys.reload_for_unknown():
+                raise
+        return verify(token)
+
+    def _verify(self, token: str, typ: str, max_lifetime: int) -> dict[str, Any]:
+        header = unverified_header(token)
+        now = time.time()
+        # Each kid is pinned to its key's one algorithm; a token without a kid can only be
+        # one an earlier release signed with JWT_SECRET, while that legacy key is accepted.
+        key = self._keyset().verifying(header.get("kid"), now, self.horizon)
+        if key is None:
+            raise UnknownKey("the token's key is unknown or retired")
+        claims = decode(
+            token, key.public, key.alg, issuer=self._issuer, audience=self._audience, skew=self.skew
+        )
+        check_claims(header, claims, typ, max_lifetime, now)
         return claims

@@ -57,7 +57,7 @@ class Refresh:
         Nothing is spent before the row moves, so a failure (503) leaves the token usable.
         """
         try:
-            claims = self.tokens.verify_refresh(refresh_token)
+            claims = await self.tokens.verified_refresh(refresh_token)
         except TokenError as error:
             count("refreshes", "invalid")
             raise InvalidGrant(f"The refresh token is invalid: {error}.") from None
@@ -80,6 +80,7 @@ class Refresh:
             now=now,
             scope=narrowed,
             client=client,
+            kid=self.tokens.signing_kid(),
         )
         if row is not None:
             count("refreshes", "ok")
@@ -140,4 +141,5 @@ class Refresh:
             issued_at=int(row["issued_at"]),
             version=int(row["version"]),
             now=now,
+            kid=row["kid"],
         )

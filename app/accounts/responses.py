@@ -37,10 +37,12 @@ def issue_pair(
     issued_at: int,
     version: int,
     now: int,
+    kid: str | None = None,
 ) -> TokenResponse:
     """The access token and the refresh token `refresh_jti` of one pair, issued at
-    `issued_at`. Everything in them follows from the arguments, so a pair issued again (a
-    retried refresh) is the same bytes; the lifetimes are counted from `now`."""
+    `issued_at`, signed by key `kid` (None: the current key). Everything in them follows
+    from the arguments, so a pair issued again (a retried refresh) is the same bytes; the
+    lifetimes are counted from `now`."""
     access = tokens.issue_access(
         sub=user_id,
         sid=sid,
@@ -49,9 +51,15 @@ def issue_pair(
         now=issued_at,
         jti=tokens.derived_id("access", refresh_jti),
         ver=version,
+        kid=kid,
     )
     refresh = tokens.issue_refresh(
-        sub=user_id, sid=sid, jti=refresh_jti, session_expires=session_expires, now=issued_at
+        sub=user_id,
+        sid=sid,
+        jti=refresh_jti,
+        session_expires=session_expires,
+        now=issued_at,
+        kid=kid,
     )
     if refresh.exp <= now:
         raise InvalidGrant("The session has reached its maximum age; log in again.")

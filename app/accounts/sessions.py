@@ -10,7 +10,7 @@ writing them again is harmless.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -197,15 +197,15 @@ class Sessions:
         self, token: str, hint: str | None, client: ClientInfo = NO_CLIENT
     ) -> None:
         """RFC 7009: end the session a token of ours belongs to; anything else is ignored."""
-        verifiers: list[Callable[[str], AccessClaims | RefreshClaims]] = [
-            self.tokens.verify_refresh,
-            self.tokens.verify_access,
+        verifiers: list[Callable[[str], Awaitable[AccessClaims | RefreshClaims]]] = [
+            self.tokens.verified_refresh,
+            self.tokens.verified_access,
         ]
         if hint == "access_token":
             verifiers.reverse()
         for verify in verifiers:
             try:
-                sid = verify(token).sid
+                sid = (await verify(token)).sid
             except TokenError:
                 continue
             await self.end([sid], reason="revoked", client=client)

@@ -10,11 +10,11 @@ from typing import Any
 
 from sanic import Sanic
 
-from app.blueprints import admin, auth, health, metrics, resources
+from app.blueprints import admin, auth, health, introspection, metrics, resources, wellknown
 from app.origin import ClientInfo, client_info
 
 
 def setup_blueprints(app: Sanic[Any, Any]) -> None:
     app.ext.add_dependency(ClientInfo, client_info)
-    for module in (auth, resources, admin, health, metrics):
+    for module in (auth, introspection, resources, admin, health, metrics, wellknown):
         app.blueprint(module.bp)

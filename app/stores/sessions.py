@@ -63,7 +63,7 @@ async def create(
 _PAIR = (
     "s.user_id, coalesce(s.rotated_scope, s.scope) AS scope, s.expires_at, u.username,"
     " extract(epoch FROM s.rotated_at)::bigint AS issued_at,"
-    " coalesce(s.rotated_version, 0) AS version"
+    " coalesce(s.rotated_version, 0) AS version, s.rotated_kid AS kid"
 )
 
 
@@ -76,9 +76,10 @@ async def rotate(
     now: int,
     scope: str | None,
     client: ClientInfo,
+    kid: str,
 ) -> asyncpg.Record | None:
     """Compare-and-set the session's refresh token: only the current `jti` moves it on, to
-    `new_jti`, issued at `now` with the user's current token version.
+    `new_jti`, issued at `now` by key `kid` with the user's current token version.
 
     No lock on the user's row: a cut-off committing meanwhile raises the version past the one
     read here, so this pair is refused all the same, and its session, locked by this update,
@@ -93,7 +94,7 @@ async def rotate(
         " rotated_at = to_timestamp($4),"
         " scope = scope_intersect(s.scope, u.scope),"
         " rotated_scope = scope_intersect(scope_intersect(s.scope, u.scope), $5),"
-        " rotated_version = u.token_version,"
+        " rotated_version = u.token_version, rotated_kid = $9,"
         " last_used_at = now(), user_agent = coalesce($6, s.user_agent), ip = coalesce($7, s.ip)"
         " FROM users u"
         " WHERE s.id = $1 AND s.current_jti = $2 AND s.revoked_at IS NULL"
@@ -111,6 +112,7 @@ async def rotate(
         client.user_agent,
         client.ip,
         client.request_id,
+        kid,
     )
 
 
@@ -283,3 +285,15 @@ async def purge(db: Queryable, horizon_seconds: int, batch: int) -> int:
         batch,
     )
     return int(status.split()[-1])
+
+
+async def refresh_active(db: Queryable, sid: str, jti: str) -> asyncpg.Record | None:
+    """The session's username and scope when `jti` is its refresh token usable next, the
+    session live and its user enabled; None otherwise."""
+    return await db.fetchrow(
+        "SELECT u.username, coalesce(s.rotated_scope, s.scope) AS scope FROM sessions s"
+        " JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.current_jti = $2"
+        " AND s.revoked_at IS NULL AND s.expires_at > now() AND u.disabled_at IS NULL",
+        sid,
+        jti,
+    )

@@ -19,34 +19,11 @@ import pytest
 
 from devtools.appserver import app_server
 from tests import support
-from tests.support import Api
+from tests.support import Api, run_cli
 
 ROOT = support.ROOT
 MIGRATIONS = sorted(path.stem for path in (ROOT / "migrations").glob("*.sql"))  # the source
 BOSS_PASSWORD = "boss password 1"
-
-
-async def run_cli(
-    *args: str,
-    env: dict[str, str] | None = None,
-    cwd: Path = ROOT,
-    stdin: bytes = b"",
-) -> tuple[int, str, str]:
-    """Run `python -m app.cli ARGS`; its exit code, standard output and standard error."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app.cli",
-        *args,
-        cwd=cwd,
-        env=support.server_env() if env is None else env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 def assert_one_clear_line(text: str) -> str:

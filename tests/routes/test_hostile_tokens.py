@@ -3,10 +3,11 @@
 Every forged, tampered or malformed access token must be answered exactly like the
 contract's "Bearer errors" table says: 401, body error `invalid_token`, and a challenge
 `WWW-Authenticate: Bearer realm="api", error="invalid_token", error_description="..."`.
-Never a 200, never a 5xx. Tokens are built by hand (base64url JSON + HMAC), signed with
-the real key (`tests.support.SECRET`) whenever a case needs a valid signature, so that
-each one fails for its one defect only; `test_forged_control_token_is_accepted` proves
-that the forging helpers make tokens the service accepts when nothing is wrong with them.
+Never a 200, never a 5xx. Tokens are built by hand (base64url JSON + a signature), signed
+with the app's real current key whenever a case needs a valid signature, so that each one
+fails for its one defect only; `test_forged_control_token_is_accepted` proves that the
+forging helpers make tokens the service accepts when nothing is wrong with them. The whole
+suite runs once per supported algorithm (`JWT_ALGORITHM`), on a fresh set of keys.
 """
 
 from __future__ import annotations
@@ -17,17 +18,24 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
+from app.config import ALGORITHMS
+from app.keys import SigningKey
 from tests.support import SECRET, Api, live_server
+from tests.support.tokens import public_pem
 
 REALM = 'Bearer realm="api"'
-ACCESS_HEADER = {"alg": "HS256", "typ": "at+jwt"}
+# The app's signing key of the running test (set by the `api` fixture): the header of its
+# tokens, and what `forge` signs with by default.
+SIGNER: list[SigningKey] = []
+ACCESS_HEADER: dict[str, Any] = {}
+REAL_KEY: Any = object()  # `forge`'s default: the real key, in the header's algorithm
 ATTACKER_KEY = "attacker-controlled-key-" + "z" * 40
 REQUIRED = ("iss", "aud", "sub", "iat", "exp", "jti", "sid")
 DROP = object()  # claim value meaning "leave this claim out"
@@ -53,17 +61,35 @@ def mac(signing_input: str, key: str | bytes = SECRET, digest: Any = hashlib.sha
     return b64(hmac.new(raw_key, signing_input.encode(), digest).digest())
 
 
-def forge(
-    header: Any, payload: Any, key: str | bytes = SECRET, digest: Any = hashlib.sha256
-) -> str:
-    """A compact JWS of any header and payload, HMAC-signed with `key`."""
+def signature(header: Any, signing_input: str, key: Any, digest: Any) -> str:
+    """The real key's signature when the header names its algorithm; else an HMAC of `key`
+    (by default the real key's bytes: an HMAC key's secret, an asymmetric key's public PEM)."""
+    if key is not REAL_KEY:
+        return mac(signing_input, key, digest)
+    signer = SIGNER[-1]
+    alg = header.get("alg") if isinstance(header, dict) else None
+    if alg == signer.alg and digest is hashlib.sha256:
+        return b64(signer.sign(signing_input.encode()))
+    if key is REAL_KEY:
+        key = signer.private if signer.symmetric else public_pem(signer)
+    return mac(signing_input, key, digest)
+
+
+def forge(header: Any, payload: Any, key: Any = REAL_KEY, digest: Any = hashlib.sha256) -> str:
+    """A compact JWS of any header and payload (a header entry set to DROP is left out)."""
+    if isinstance(header, dict):
+        header = {name: value for name, value in header.items() if value is not DROP}
     signing_input = f"{segment(header)}.{segment(payload)}"
-    return f"{signing_input}.{mac(signing_input, key, digest)}"
+    return f"{signing_input}.{signature(header, signing_input, key, digest)}"
 
 
-def resign(header_segment: str, payload_segment: str, key: str | bytes = SECRET) -> str:
+def resign(header_segment: str, payload_segment: str, key: Any = REAL_KEY) -> str:
     signing_input = f"{header_segment}.{payload_segment}"
-    return f"{signing_input}.{mac(signing_input, key)}"
+    try:
+        header = decode_segment(header_segment)
+    except ValueError:
+        header = None
+    return f"{signing_input}.{signature(header, signing_input, key, hashlib.sha256)}"
 
 
 def decode_segment(value: str) -> Any:
@@ -85,7 +111,7 @@ class Login:
     def forge(
         self,
         header: dict[str, Any] | None = None,
-        key: str | bytes = SECRET,
+        key: Any = REAL_KEY,
         digest: Any = hashlib.sha256,
         **changes: Any,
     ) -> str:
@@ -99,6 +125,23 @@ class Login:
 
 
 @pytest.fixture
+async def api(request: pytest.FixtureRequest, make_api: Any, db: Any) -> AsyncIterator[Api]:
+    """An app signing with a fresh key of HS256, or of the algorithm the test is
+    parametrized with (`indirect`)."""
+    algorithm = getattr(request, "param", "HS256")
+    await db.execute("DELETE FROM signing_keys")
+    api = make_api(jwt_algorithm=algorithm)
+    await api.request("GET", "/health/live")  # its listeners run: keys created, loaded
+    signer = api.app.ctx.keyring.keyset.current
+    assert signer.alg == algorithm
+    SIGNER.append(signer)
+    ACCESS_HEADER.update({"alg": signer.alg, "typ": "at+jwt", "kid": signer.kid})
+    yield api
+    SIGNER.pop()
+    ACCESS_HEADER.clear()
+
+
+@pytest.fixture
 async def login(api: Api) -> Login:
     tokens = await api.user()
     header_segment, payload_segment, _ = tokens["access_token"].split(".")
@@ -108,6 +151,10 @@ async def login(api: Api) -> Login:
 
 def now() -> int:
     return int(time.time())
+
+
+def lg_alg_lower() -> str:
+    return str(ACCESS_HEADER["alg"]).lower()
 
 
 def oversized(login: Login, size: int) -> str:
@@ -139,8 +186,22 @@ def payload_standard_base64(login: Login) -> str:
     raise AssertionError("no payload with '+' or '/' and padding in 200 tries")
 
 
+def hmac_key() -> bytes:
+    """What an attacker would HMAC with: the key's secret, or the public key as published."""
+    signer = SIGNER[-1]
+    secret: bytes = signer.private if signer.symmetric else public_pem(signer)
+    return secret
+
+
+def other_hmac(login: Login, index: int) -> str:
+    """Signed as HMAC with an algorithm the key is not pinned to, keyed with the key's bytes."""
+    others = [alg for alg in ("HS256", "HS384", "HS512") if alg != ACCESS_HEADER["alg"]]
+    alg = others[index]
+    return login.forge({**ACCESS_HEADER, "alg": alg}, digest=getattr(hashlib, "sha" + alg[2:]))
+
+
 def none_token(login: Login, alg: str, signature: str) -> str:
-    header = {"alg": alg, "typ": "at+jwt"}
+    header = {**ACCESS_HEADER, "alg": alg}
     return (
         f"{segment(header)}.{segment(login.claims_with(scope='admin notes:read notes:write'))}"
         f".{signature}"
@@ -180,22 +241,19 @@ HOSTILE: list[Any] = [
     ),
     case(lambda lg: f"{lg.parts[0]}.{lg.parts[1]}.{lg.parts[2][:-2]}AA", "tampered-signature"),
     case(lambda lg: f"{lg.parts[0]}.{lg.parts[1]}.{b64(b'x' * 32)}", "random-signature"),
-    # algorithms other than the configured HS256, signed with the right secret
-    case(
-        lambda lg: lg.forge({"alg": "HS512", "typ": "at+jwt"}, digest=hashlib.sha512),
-        "HS512-right-secret",
-    ),
-    case(
-        lambda lg: lg.forge({"alg": "HS384", "typ": "at+jwt"}, digest=hashlib.sha384),
-        "HS384-right-secret",
-    ),
+    # HMAC algorithms other than the key's, keyed with its secret (or public PEM)
+    case(lambda lg: other_hmac(lg, 0), "other-hmac-alg-right-secret"),
+    case(lambda lg: other_hmac(lg, 1), "another-hmac-alg-right-secret"),
     # key confusion: an asymmetric alg in the header, an HMAC signature with the secret
     *[
-        case(lambda lg, a=alg: lg.forge({"alg": a, "typ": "at+jwt"}), f"{alg}-header-hmac")
+        case(
+            lambda lg, a=alg: lg.forge({**ACCESS_HEADER, "alg": a}, hmac_key()),
+            f"{alg}-header-hmac",
+        )
         for alg in ("RS256", "ES256", "PS256", "EdDSA")
     ],
-    case(lambda lg: lg.forge({"alg": "hs256", "typ": "at+jwt"}), "alg-lowercase-hs256"),
-    case(lambda lg: lg.forge({"typ": "at+jwt"}), "alg-missing"),
+    case(lambda lg: lg.forge({**ACCESS_HEADER, "alg": lg_alg_lower()}), "alg-lowercase-hs256"),
+    case(lambda lg: lg.forge({**ACCESS_HEADER, "alg": DROP}), "alg-missing"),
     # time
     case(lambda lg: lg.forge(iat=now() - 700, exp=now() - 100), "expired"),
     case(lambda lg: lg.forge(iat=now() - 601, exp=now() - 1), "expired-just-now"),
@@ -228,9 +286,9 @@ HOSTILE: list[Any] = [
     case(lambda lg: lg.forge(sid="not-a-uuid"), "sid-not-uuid"),
     case(lambda lg: lg.forge(jti=123), "jti-int"),
     # token type
-    case(lambda lg: lg.forge({"alg": "HS256"}), "typ-missing"),
-    case(lambda lg: lg.forge({"alg": "HS256", "typ": "JWT"}), "typ-JWT"),
-    case(lambda lg: lg.forge({"alg": "HS256", "typ": "refresh+jwt"}), "typ-refresh-on-access"),
+    case(lambda lg: lg.forge({**ACCESS_HEADER, "typ": DROP}), "typ-missing"),
+    case(lambda lg: lg.forge({**ACCESS_HEADER, "typ": "JWT"}), "typ-JWT"),
+    case(lambda lg: lg.forge({**ACCESS_HEADER, "typ": "refresh+jwt"}), "typ-refresh-on-access"),
     case(lambda lg: lg.refresh, "real-refresh-token"),
     case(lambda lg: lg.forge(grant_type="refresh"), "at+jwt-with-grant_type"),
     # header tricks
@@ -363,6 +421,22 @@ async def test_hostile_token_is_invalid_token(api: Api, login: Login, build: Cas
         assert_invalid_token(response, path)
 
 
+@pytest.mark.parametrize("api", ALGORITHMS, indirect=True)
+async def test_every_hostile_token_for_every_algorithm(api: Api, login: Login) -> None:
+    """The whole suite above, for each supported algorithm: the forging helpers' control
+    tokens are accepted, and every hostile case is 401 invalid_token."""
+    controls = [login.forge(), resign(segment(ACCESS_HEADER), segment(login.claims))]
+    for token in controls:
+        assert (await api.request("GET", "/api/me", token=token)).status == 200
+    accepted = []
+    for param in HOSTILE:
+        (build,) = param.values
+        response = await api.request("GET", "/api/me", headers=authorization(build(login)))
+        if response.status != 401 or response.json["error"] != "invalid_token":
+            accepted.append((param.id, response.status))
+    assert accepted == [], accepted
+
+
 async def test_oversized_60kb_token_is_refused(api: Api, login: Login) -> None:
     """A correctly signed ~60 kB token. Through the app it must be 401 invalid_token; a
     server's header size limit may refuse it first (400, 413 or 431), which is acceptable.
@@ -402,7 +476,8 @@ async def test_oversized_tokens_on_a_real_server() -> None:
     with live_server(workers=1) as base:
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             for size in (10_000, 60_000):
-                token = forge(ACCESS_HEADER, {**claims, "username": "x" * (size * 3 // 4)})
+                header = {"alg": "HS256", "typ": "at+jwt"}
+                token = forge(header, {**claims, "username": "x" * (size * 3 // 4)}, SECRET)
                 assert len(token) >= size
                 response = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
                 allowed = (401,) if size == 10_000 else (400, 401, 413, 431)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,41 @@ def live_server(
     """`sanic app.main --workers N` on a free port, on this run's database and Redis prefix;
     yields its base URL (see `devtools.appserver`; its log: `workdir`/server.log)."""
     return app_server(server_env(**overrides), workers=workers, workdir=workdir)
+
+
+async def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: bytes = b"",
+) -> tuple[int, str, str]:
+    """Run `python -m app.cli ARGS`; its exit code, standard output and standard error."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        *args,
+        cwd=cwd or ROOT,
+        env=server_env() if env is None else env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def reset_keys() -> None:
+    """No signing keys: the next app or server to start creates a fresh set (of its
+    JWT_ALGORITHM). Only where no server of another test is running."""
+    import asyncpg
+
+    connection = await asyncpg.connect(DATABASE_URL)
+    try:
+        await connection.execute("DELETE FROM signing_keys")
+    finally:
+        await connection.close()
 
 
 # -- an app in this process, driven over ASGI -----------------------------------------------

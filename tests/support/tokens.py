@@ -1,19 +1,25 @@
 """Tokens signed by hand, for the unit tests of app/tokens.py and the bearer check: valid
-claims to vary one at a time, and verified claims without a token."""
+claims to vary one at a time, keys of every algorithm, and verified claims without a token."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import time
 import uuid
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
-import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 
+from app import keys
 from app.config import Settings
-from app.tokens import ACCESS_TYP, AccessClaims, TokenError
+from app.keys import KeySet, KeyState, SigningKey, StoredKey
+from app.tokens import ACCESS_TYP, AccessClaims, FixedKeys, TokenError, Tokens
 from tests.support import SECRET
 
 TOKEN_SETTINGS = Settings(jwt_secret=SECRET)
@@ -64,22 +70,70 @@ def refresh_claims(**overrides: Any) -> dict[str, Any]:
     return {name: value for name, value in claims.items() if value is not DROP}
 
 
+@cache
+def key_of(alg: str, name: str = "test") -> SigningKey:
+    """A current key of `alg` (kid `name-alg`), the same one all session."""
+    kid = f"{name}-{alg}"
+    material = keys.encrypt(SECRET, kid, alg, keys._private_bytes(alg))
+    return keys.unlock(StoredKey(kid, alg, KeyState.CURRENT, 0.0, 0.0, None, material), SECRET)
+
+
+# The key `sign` signs with and `make_tokens` trusts; the unit tests' `tokens` fixture sets it
+# for each algorithm in turn.
+ACTIVE: list[SigningKey] = []
+
+
+def active_key() -> SigningKey:
+    return ACTIVE[-1] if ACTIVE else key_of("HS256")
+
+
+def make_tokens(settings: Settings = TOKEN_SETTINGS, *trusted: SigningKey) -> Tokens:
+    """Tokens signing with the first of `trusted` (the active key by default)."""
+    return Tokens(settings, FixedKeys(KeySet(trusted or [active_key()])))
+
+
+def public_pem(key: SigningKey) -> bytes:
+    pem: bytes = key.public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return pem
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
 def sign(
     claims: Any,
     typ: str | None = ACCESS_TYP,
     *,
-    key: str = SECRET,
-    algorithm: str = "HS256",
+    key: str | bytes | None = None,
+    algorithm: str | None = None,
     headers: dict[str, Any] | None = None,
+    signer: SigningKey | None = None,
 ) -> str:
-    """Sign any JSON payload (object or not) with an explicit JOSE header."""
-    header: dict[str, Any] = {"typ": typ}  # PyJWS drops a falsy typ instead of adding "JWT"
+    """Sign any JSON payload (object or not) with an explicit JOSE header: by `signer` (the
+    active key) with its kid, or, given `key` or an HMAC `algorithm`, an HMAC of that key
+    (the active key's bytes, or its public PEM: algorithm confusion) under the same kid.
+    `headers` adds to the header; a header set to DROP is left out."""
+    signer = signer or active_key()
+    alg = algorithm or ("HS256" if key is not None else signer.alg)
+    header: dict[str, Any] = {"alg": alg, "typ": typ, "kid": signer.kid}
     header.update(headers or {})
-    payload = json.dumps(claims, separators=(",", ":")).encode()
-    token: str = jwt.api_jws.encode(payload, key, algorithm=algorithm, headers=header)
-    if not header["typ"]:
-        assert "typ" not in jwt.get_unverified_header(token)
-    return token
+    header = {name: value for name, value in header.items() if value is not DROP}
+    if not typ:
+        header.pop("typ")
+    segments = [_b64(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)]
+    signing_input = ".".join(segments)
+    if alg in keys.HMAC_ALGORITHMS and (key is not None or alg != signer.alg):
+        secret = (
+            key if key is not None else signer.private if signer.symmetric else public_pem(signer)
+        )
+        raw = secret.encode() if isinstance(secret, str) else secret
+        digest = hmac.new(raw, signing_input.encode(), getattr(hashlib, "sha" + alg[2:])).digest()
+    else:
+        digest = signer.sign(signing_input.encode())
+    return f"{signing_input}.{_b64(digest)}"
 
 
 def assert_refused(verify: Callable[[Any], Any], token: Any) -> TokenError:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from app.config import ALGORITHMS
 from app.tokens import Tokens
-from tests.support.tokens import TOKEN_SETTINGS
+from tests.support.tokens import ACTIVE, key_of, make_tokens
 
 
-@pytest.fixture
-def tokens() -> Tokens:
-    return Tokens(TOKEN_SETTINGS)
+@pytest.fixture(params=ALGORITHMS)
+def tokens(request: pytest.FixtureRequest) -> Iterator[Tokens]:
+    """Tokens of one key; every test that uses it runs once per supported algorithm, with
+    `sign` signing by that key."""
+    ACTIVE.append(key_of(request.param))
+    yield make_tokens()
+    ACTIVE.pop()
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,8 @@ from app.accounts.responses import TokenResponse, issue_pair
 from app.blueprints.common import TOKEN_RESPONSE, dataclass_schema
 from app.config import Settings
 from app.errors import InvalidGrant
-from app.tokens import Tokens
 from tests.support import SECRET, TOKEN_FIELDS
+from tests.support.tokens import make_tokens
 
 SID = "0f0e8d52-4c1a-4d8e-9a55-3f1b2c3d4e5f"
 NOW = 1_800_000_000
@@ -31,7 +31,7 @@ def issue(**changes: Any) -> TokenResponse:
         "version": 3,
         "now": NOW,
     }
-    return issue_pair(Tokens(Settings(jwt_secret=SECRET)), **(arguments | changes))
+    return issue_pair(make_tokens(Settings(jwt_secret=SECRET)), **(arguments | changes))
 
 
 def test_the_fields_are_the_contracts() -> None:

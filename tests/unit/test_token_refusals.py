@@ -12,6 +12,7 @@ from typing import Any
 import jwt
 import pytest
 
+from app import keys
 from app.config import Settings
 from app.tokens import (
     ACCESS_TYP,
@@ -19,6 +20,7 @@ from app.tokens import (
     REFRESH_TYP,
     REQUIRED_CLAIMS,
     Tokens,
+    UnknownKey,
 )
 from tests.support import SECRET
 from tests.support.tokens import (
@@ -26,9 +28,14 @@ from tests.support.tokens import (
     DROP,
     ISSUER,
     SID,
+    TOKEN_SETTINGS,
     access_claims,
+    active_key,
     assert_refused,
+    key_of,
+    make_tokens,
     now,
+    public_pem,
     refresh_claims,
     sign,
 )
@@ -141,7 +148,7 @@ def test_token_of_other_issuer_settings_is_refused(tokens: Tokens) -> None:
         Settings(jwt_secret=SECRET, jwt_issuer="other-issuer"),
         Settings(jwt_secret=SECRET, jwt_audience="other-audience"),
     ):
-        issued = Tokens(other).issue_access(sub="42", sid=SID, scope="", username="alice")
+        issued = make_tokens(other).issue_access(sub="42", sid=SID, scope="", username="alice")
         assert_refused(tokens.verify_access, issued.token)
 
 
@@ -150,15 +157,73 @@ def test_token_of_other_issuer_settings_is_refused(tokens: Tokens) -> None:
 
 def test_wrong_key_is_refused(tokens: Tokens) -> None:
     assert_refused(tokens.verify_access, sign(access_claims(), key="another-secret-" + "y" * 40))
-    other = Tokens(Settings(jwt_secret="another-secret-" + "y" * 40))
-    issued = other.issue_access(sub="42", sid=SID, scope="", username="alice")
+    # another key of the same algorithm, with another kid: and with the same kid
+    other = key_of(active_key().alg, "other")
+    issued = make_tokens(TOKEN_SETTINGS, other).issue_access(
+        sub="42", sid=SID, scope="", username="alice"
+    )
     assert_refused(tokens.verify_access, issued.token)
+    impostor = sign(access_claims(), signer=other, headers={"kid": active_key().kid})
+    assert_refused(tokens.verify_access, impostor)
 
 
-@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
-@pytest.mark.parametrize("algorithm", ["HS384", "HS512"])
-def test_other_hmac_algorithm_is_refused(tokens: Tokens, algorithm: str) -> None:
-    assert_refused(tokens.verify_access, sign(access_claims(), algorithm=algorithm))
+def test_other_algorithm_under_the_kid_is_refused(tokens: Tokens) -> None:
+    """Each kid is pinned to its key's one algorithm: any other, even keyed right (the HMAC
+    key's bytes, or for an asymmetric key its public PEM: algorithm confusion), is refused."""
+    others = [alg for alg in keys.HMAC_ALGORITHMS if alg != active_key().alg]
+    for algorithm in others:
+        assert_refused(tokens.verify_access, sign(access_claims(), algorithm=algorithm))
+
+
+@pytest.mark.parametrize("alg", ["ES256", "EdDSA", "RS256"])
+def test_hmac_signed_with_the_published_public_key_is_refused(alg: str) -> None:
+    """The JWKS publishes the public key: an HMAC "signed" with it, whatever form of the
+    key, under its kid or none, is no token of ours."""
+    signer = key_of(alg)
+    tokens = make_tokens(TOKEN_SETTINGS, signer)
+    jwk = signer.jwk()
+    assert jwk is not None
+    public = jwk.get("x") or jwk["n"]
+    for secret in (public_pem(signer), json.dumps(jwk).encode(), public.encode()):
+        for headers in ({}, {"kid": DROP}):
+            forged = sign(access_claims(), key=secret, signer=signer, headers=headers)
+            assert_refused(tokens.verify_access, forged)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param("jwk", id="embedded-jwk"),
+        pytest.param("jku", id="jwk-set-url"),
+        pytest.param("x5u", id="x509-url"),
+        pytest.param("x5c", id="x509-chain"),
+    ],
+)
+def test_keys_named_by_the_token_itself_are_ignored(tokens: Tokens, header: str) -> None:
+    """A token signed by the attacker's key, pointing at that key (embedded or by URL),
+    under our kid or its own, is refused; our own token with such a header is ours."""
+    attacker = key_of("ES256", "attacker")
+    pointers: dict[str, object] = {
+        "jwk": attacker.jwk(),
+        "jku": "https://attacker.example/jwks.json",
+        "x5u": "https://attacker.example/cert.pem",
+        "x5c": ["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"],
+    }
+    for kid in (active_key().kid, attacker.kid):
+        forged = sign(
+            access_claims(), signer=attacker, headers={header: pointers[header], "kid": kid}
+        )
+        assert_refused(tokens.verify_access, forged)
+    ours = sign(access_claims(), headers={header: pointers[header]})
+    assert tokens.verify_access(ours).sub == "42"
+
+
+def test_unknown_kid_and_no_kid_are_refused(tokens: Tokens) -> None:
+    for headers in ({"kid": "no-such-key"}, {"kid": DROP}):
+        error = assert_refused(tokens.verify_access, sign(access_claims(), headers=headers))
+        assert isinstance(error, UnknownKey)
+    for kid in ("", 7, None, ["k"]):
+        assert_refused(tokens.verify_access, sign(access_claims(), headers={"kid": kid}))
 
 
 @pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE"])

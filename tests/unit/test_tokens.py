@@ -30,7 +30,9 @@ from tests.support.tokens import (
     REFRESH_TTL,
     SID,
     access_claims,
+    active_key,
     assert_refused,
+    make_tokens,
     now,
     refresh_claims,
     sign,
@@ -60,7 +62,7 @@ def test_access_token_header_and_claims(tokens: Tokens) -> None:
     issued = tokens.issue_access(sub="42", sid=SID, scope="notes:read", username="alice")
     header = jwt.get_unverified_header(issued.token)
     assert header["typ"] == "at+jwt"
-    assert header["alg"] == "HS256"
+    assert (header["alg"], header["kid"]) == (active_key().alg, active_key().kid)
     payload = jwt.decode(issued.token, options={"verify_signature": False})
     assert set(payload) == {
         "iss", "aud", "sub", "iat", "exp", "jti", "sid", "scope", "username", "ver"
@@ -105,7 +107,7 @@ def test_refresh_token_header_and_claims(tokens: Tokens) -> None:
     )
     header = jwt.get_unverified_header(issued.token)
     assert header["typ"] == "refresh+jwt"
-    assert header["alg"] == "HS256"
+    assert (header["alg"], header["kid"]) == (active_key().alg, active_key().kid)
     payload = jwt.decode(issued.token, options={"verify_signature": False})
     assert payload["grant_type"] == "refresh"
     assert set(payload) == {"iss", "aud", "sub", "iat", "exp", "jti", "sid", "grant_type"}
@@ -303,7 +305,7 @@ def test_access_lifetime_longer_than_configured_is_refused(tokens: Tokens) -> No
 
 def test_access_signed_by_longer_ttl_issuer_is_refused(tokens: Tokens) -> None:
     """Same key, but an issuer configured with a longer access TTL."""
-    longer = Tokens(Settings(jwt_secret=SECRET, access_token_ttl=ACCESS_TTL * 10))
+    longer = make_tokens(Settings(jwt_secret=SECRET, access_token_ttl=ACCESS_TTL * 10))
     issued = longer.issue_access(sub="42", sid=SID, scope="", username="alice")
     assert_refused(tokens.verify_access, issued.token)
 

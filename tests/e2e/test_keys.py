@@ -1,0 +1,340 @@
+"""Signing keys over real HTTP: other services verify from the JWKS alone, rotation is a
+non-event across two server processes sharing one database, retired keys go on schedule,
+and the verifier module and introspection work as a resource server would use them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import httpx
+import jwt
+import pytest
+
+from app.verifier import Introspection, TokenError, UnknownKey, Verifier
+from tests import support
+from tests.support import live_server, reset_keys, run_cli
+
+pytestmark = pytest.mark.e2e
+
+# Short lifetimes, so that a retired key's horizon passes within a test:
+# 3 s refresh + 1 s skew + 6 s for a host to see a rotation = 10 s.
+SHORT = {"ACCESS_TOKEN_TTL": "2", "REFRESH_TOKEN_TTL": "3", "CLOCK_SKEW": "1"}
+ES256 = {"JWT_ALGORITHM": "ES256", "JWKS_MAX_AGE": "1"}
+
+
+@pytest.fixture(autouse=True)
+async def fresh_keys() -> AsyncIterator[None]:
+    """Each test starts its servers on a fresh key set, and leaves none behind."""
+    await reset_keys()
+    yield
+    await reset_keys()
+
+
+@pytest.fixture
+def hosts() -> Iterator[tuple[str, str]]:
+    """Two server processes (two hosts) on one database, ES256."""
+    with live_server(workers=2, **ES256) as first, live_server(workers=2, **ES256) as second:
+        yield first, second
+
+
+async def login(client: httpx.AsyncClient, base: str, username: str = "alice") -> dict[str, str]:
+    await client.post(
+        f"{base}/auth/register", json={"username": username, "password": "correct horse"}
+    )
+    response = await client.post(
+        f"{base}/auth/login", json={"username": username, "password": "correct horse"}
+    )
+    assert response.status_code == 200, response.text
+    tokens: dict[str, str] = response.json()
+    return tokens
+
+
+def kid(token: str) -> str:
+    return str(jwt.get_unverified_header(token)["kid"])
+
+
+async def me(client: httpx.AsyncClient, base: str, token: str) -> int:
+    response = await client.get(f"{base}/api/me", headers={"Authorization": f"Bearer {token}"})
+    return response.status_code
+
+
+async def rotate(*flags: str, **env: str) -> str:
+    code, out, err = await run_cli("keys", "rotate", *flags, env=support.server_env(**env))
+    assert code == 0, (out, err)
+    return out
+
+
+async def until(predicate: object, within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        if await predicate():  # type: ignore[operator]
+            return
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.2)
+
+
+async def test_pyjwkclient_verifies_access_tokens_from_the_jwks_alone(
+    hosts: tuple[str, str],
+) -> None:
+    base, _ = hosts
+    async with httpx.AsyncClient(timeout=10) as client:
+        tokens = await login(client, base)
+        response = await client.get(f"{base}/.well-known/jwks.json")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "public, max-age=1"
+    published = response.json()["keys"]
+    assert len(published) == 2  # the current key and the next one
+    assert all(key["use"] == "sig" and key["alg"] == "ES256" for key in published)
+    assert not any("d" in key for key in published)  # public halves only
+
+    def verify() -> dict[str, object]:
+        signing = jwt.PyJWKClient(f"{base}/.well-known/jwks.json").get_signing_key_from_jwt(
+            tokens["access_token"]
+        )
+        claims: dict[str, object] = jwt.decode(
+            tokens["access_token"],
+            signing.key,
+            algorithms=["ES256"],
+            audience="jwt-refresh-api",
+            issuer="jwt-refresh-api",
+        )
+        return claims
+
+    claims = await asyncio.to_thread(verify)
+    assert claims["username"] == "alice"
+    assert jwt.get_unverified_header(tokens["access_token"])["typ"] == "at+jwt"
+
+
+async def test_two_hosts_sign_and_verify_each_other_through_a_rotation(
+    hosts: tuple[str, str],
+) -> None:
+    first, second = hosts
+    async with httpx.AsyncClient(timeout=10) as client:
+        before = await login(client, first)
+        assert await me(client, second, before["access_token"]) == 200
+        old_kid = kid(before["access_token"])
+        out = await rotate("--force", **ES256)
+        assert "signs now" in out
+
+        async def first_signs_with_a_new_key() -> bool:
+            fresh = await login(client, first, "bob")
+            if kid(fresh["access_token"]) == old_kid:
+                return False
+            # the second host may not have read the keys since: an unknown kid makes it
+            # read them at once
+            assert await me(client, second, fresh["access_token"]) == 200
+            return True
+
+        await until(first_signs_with_a_new_key, within=10)
+        # nobody was logged out: the token from before the rotation works on both hosts,
+        # and its refresh token rotates (on the other host) to a pair of the new key
+        for base in (first, second):
+            assert await me(client, base, before["access_token"]) == 200
+        refreshed = await client.post(
+            f"{second}/auth/refresh", json={"refresh_token": before["refresh_token"]}
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        assert await me(client, first, refreshed.json()["access_token"]) == 200
+        # and a retry of that refresh, on the first host, is the same pair byte for byte
+        retried = await client.post(
+            f"{first}/auth/refresh", json={"refresh_token": before["refresh_token"]}
+        )
+        assert retried.json() == refreshed.json()
+
+
+async def test_requests_in_flight_through_a_rotation_all_succeed() -> None:
+    with live_server(workers=2, **ES256) as base:
+        async with httpx.AsyncClient(timeout=10) as client:
+            tokens = await login(client, base)
+            statuses: list[int] = []
+
+            async def hammer() -> None:
+                for _ in range(60):
+                    statuses.append(await me(client, base, tokens["access_token"]))
+
+            async def logins() -> list[str]:
+                kids = []
+                for n in range(12):
+                    kids.append(kid((await login(client, base, f"user{n}"))["access_token"]))
+                    await asyncio.sleep(0.5)
+                return kids
+
+            async def rotations() -> None:
+                await asyncio.sleep(0.5)
+                await rotate("--force", **ES256)
+
+            _, kids, _ = await asyncio.gather(hammer(), logins(), rotations())
+    assert set(statuses) == {200}
+    assert len(set(kids)) == 2  # before and after the rotation
+
+
+async def test_a_rotation_without_force_waits_for_the_jwks_max_age() -> None:
+    env = {"JWT_ALGORITHM": "ES256", "JWKS_MAX_AGE": "3600", "KEY_ROTATION_INTERVAL": "7200"}
+    await rotate("--force", **env)  # a fresh database: keys created, then rotated at once
+    code, out, err = await run_cli("keys", "rotate", env=support.server_env(**env))
+    assert code != 0, (code, out, err)
+    assert "JWKS_MAX_AGE" in err and "--force" in err and "Traceback" not in err
+    code, out, err = await run_cli("keys", "list", env=support.server_env(**env))
+    assert code == 0, err
+    states = [line.split()[0] for line in out.splitlines()]
+    assert sorted(states) == ["current", "next", "retired"], out
+
+
+async def test_a_retired_key_disappears_on_schedule_and_its_tokens_with_it() -> None:
+    env = {**ES256, **SHORT}
+    with live_server(workers=1, **env) as base:
+        async with httpx.AsyncClient(timeout=10) as client:
+            jwks = f"{base}/.well-known/jwks.json"
+            old = kid((await login(client, base))["access_token"])
+            await rotate("--force", **env)
+            rotated_at = time.monotonic()
+
+            async def new_key_signs() -> bool:
+                return kid((await login(client, base, "bob"))["access_token"]) != old
+
+            await until(new_key_signs)
+            published = {key["kid"] for key in (await client.get(jwks)).json()["keys"]}
+            assert old in published  # retired, still published: its tokens may live
+
+            async def gone() -> bool:
+                listed = {key["kid"] for key in (await client.get(jwks)).json()["keys"]}
+                return old not in listed
+
+            await until(gone, within=20)
+            # 3 s refresh lifetime + 1 s skew + 6 s for a host to see a rotation
+            assert time.monotonic() - rotated_at >= 9.5
+            connection = await asyncpg.connect(support.DATABASE_URL)
+            try:
+
+                async def deleted() -> bool:
+                    return not await connection.fetchval(
+                        "SELECT count(*) FROM signing_keys WHERE kid = $1", old
+                    )
+
+                await until(deleted, within=10)
+            finally:
+                await connection.close()
+
+
+async def test_automatic_rotation_runs_once_per_interval_across_hosts() -> None:
+    env = {**ES256, "KEY_ROTATION_INTERVAL": "4", "JWKS_MAX_AGE": "1"}
+    with live_server(workers=2, **env) as first, live_server(workers=2, **env) as second:
+        async with httpx.AsyncClient(timeout=10) as client:
+            tokens = await login(client, first, "carol")
+            kids = {kid(tokens["access_token"])}
+            started = time.monotonic()
+            while time.monotonic() - started < 14:
+                # refreshed on one host, used on the other: every pair of every key works
+                for here, there in ((first, second), (second, first)):
+                    refreshed = await client.post(
+                        f"{here}/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+                    )
+                    assert refreshed.status_code == 200, refreshed.text
+                    tokens = refreshed.json()
+                    kids.add(kid(tokens["access_token"]))
+                    assert await me(client, there, tokens["access_token"]) == 200
+                await asyncio.sleep(0.5)
+    connection = await asyncpg.connect(support.DATABASE_URL)
+    try:
+        rotations = await connection.fetchval(
+            "SELECT count(*) FROM signing_keys WHERE state <> 'next' AND activated_at IS NOT NULL"
+        )
+    finally:
+        await connection.close()
+    # 14 s at one rotation per 4 s (each within a reload of being due): 3 or 4 keys signed,
+    # never one per worker and host
+    assert 3 <= rotations <= 5, rotations
+    assert len(kids) >= 3
+
+
+async def test_introspection_is_inactive_within_one_request_of_a_logout() -> None:
+    with live_server(workers=2, **ES256) as base:
+        code, out, err = await run_cli(
+            "create-user",
+            "resource-server",
+            "--scope",
+            "introspect",
+            "--password-stdin",
+            env=support.server_env(**ES256),
+            stdin=b"service password 1\n",
+        )
+        assert code == 0, err
+        introspection = Introspection(base, "resource-server", "service password 1")
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                for round_ in range(5):
+                    tokens = await login(client, base, f"dave{round_}")
+                    active = await introspection.active(tokens["access_token"])
+                    assert active is not None and active["username"] == f"dave{round_}"
+                    refresh = await introspection.active(tokens["refresh_token"])
+                    assert refresh is not None and refresh["token_use"] == "refresh_token"
+                    logout = await client.post(
+                        f"{base}/auth/logout",
+                        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+                    )
+                    assert logout.status_code == 204
+                    assert await introspection.active(tokens["access_token"]) is None
+                    assert await introspection.active(tokens["refresh_token"]) is None
+        finally:
+            await introspection.aclose()
+
+
+async def test_the_verifier_follows_a_rotation_and_resists_random_kids() -> None:
+    with live_server(workers=2, **ES256) as base:
+        verifier = Verifier(f"{base}/.well-known/jwks.json", min_refetch=2.0)
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                tokens = await login(client, base)
+                claims = await verifier.verify(tokens["access_token"], scopes={"notes:read"})
+                assert claims.username == "alice"
+                with pytest.raises(Exception, match="scope"):
+                    await verifier.verify(tokens["access_token"], scopes={"admin"})
+                with pytest.raises(TokenError):  # a refresh token is no access token
+                    await verifier.verify(tokens["refresh_token"])
+                # an attacker's random kids: a refetch at most every min_refetch seconds
+                fetches = verifier.fetches
+                header, payload, signature = tokens["access_token"].split(".")
+                for n in range(200):
+                    forged_header = jwt.utils.base64url_encode(
+                        json.dumps({"alg": "ES256", "typ": "at+jwt", "kid": f"k{n}"}).encode()
+                    ).decode()
+                    with pytest.raises(UnknownKey):
+                        await verifier.verify(f"{forged_header}.{payload}.{signature}")
+                assert verifier.fetches - fetches <= 1
+                # a rotation: the new kid is unknown to the verifier's cached JWKS, and
+                # found by one refetch
+                await rotate("--force", **ES256)
+                await asyncio.sleep(2.1)
+
+                async def new_kid_verified() -> bool:
+                    fresh = await login(client, base, "erin")
+                    if kid(fresh["access_token"]) == kid(tokens["access_token"]):
+                        return False
+                    return (await verifier.verify(fresh["access_token"])).username == "erin"
+
+                await until(new_kid_verified)
+                assert (await verifier.verify(tokens["access_token"])).username == "alice"
+        finally:
+            await verifier.aclose()
+
+
+def test_the_verifier_imports_none_of_the_server() -> None:
+    """Another service has PyJWT and httpx, not Sanic, asyncpg or Redis."""
+    code = (
+        "import sys\n"
+        "for name in ('sanic', 'sanic_ext', 'asyncpg', 'redis', 'argon2', 'prometheus_client'):\n"
+        "    sys.modules[name] = None\n"
+        "import app.verifier as v\n"
+        "assert v.Verifier and v.Introspection\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=support.ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "ok", result.stderr
