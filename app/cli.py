@@ -19,7 +19,7 @@ from app.accounts.sessions import Sessions
 from app.config import ConfigError, Settings
 from app.db import Database
 from app.errors import ApiError, DomainError
-from app.keyring import NotPublishedLongEnough, Rotated, advance, rotate_now
+from app.keyring import NotPublishedLongEnough, Rotated, rotate_now
 from app.maintenance import Purged, purge_now
 from app.migrate import create_database, migrate
 from app.revocation import standalone_revocations
@@ -68,7 +68,6 @@ async def set_scope(settings: Settings, username: str, scope: str) -> tuple[str,
 async def list_keys(settings: Settings) -> list[str]:
     db = await Database.open(settings.database_url, max_size=1)
     try:
-        await advance(db, settings, wait=True)
         rows = await key_rows.load(db)
     finally:
         await db.close()

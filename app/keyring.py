@@ -59,8 +59,10 @@ async def advance(db: Database, settings: Settings, *, wait: bool) -> list[Step]
     """Run the lifecycle's due steps, under the advisory lock (skipped when another worker
     holds it and `wait` is false); each step is planned again from the rows under the lock."""
     life = keys.lifecycle(settings)
-    if keys.plan(KeySet(await key_rows.load(db)), time.time(), life) is Step.NONE:
+    rows = await key_rows.load(db)
+    if keys.plan(KeySet(rows), time.time(), life) is Step.NONE:
         return []
+    _check_secret(rows, settings)
     done: list[Step] = []
     async with db.transaction() as conn:
         if not await key_rows.lock(conn, wait=wait):
@@ -96,6 +98,13 @@ async def advance(db: Database, settings: Settings, *, wait: bool) -> list[Step]
     return done
 
 
+def _check_secret(rows: list[StoredKey], settings: Settings) -> None:
+    """Before writing any key: this JWT_SECRET decrypts the deployment's keys (a host with
+    another secret must not add keys the others can't read)."""
+    for row in rows:
+        keys.unlock(row, settings.jwt_secret)
+
+
 async def rotate_now(db: Database, settings: Settings, *, force: bool) -> Rotated:
     """The operator's rotation: the next key signs at once, a new next key is published.
     Without `force`, refused while the next key is younger than the JWKS max-age (a verifier
@@ -106,7 +115,9 @@ async def rotate_now(db: Database, settings: Settings, *, force: bool) -> Rotate
     async with db.transaction() as conn:
         await key_rows.lock(conn, wait=True)
         now = float(await conn.fetchval("SELECT extract(epoch FROM now())"))
-        facts: KeySet[StoredKey] = KeySet(await key_rows.load(conn))
+        rows = await key_rows.load(conn)
+        _check_secret(rows, settings)
+        facts: KeySet[StoredKey] = KeySet(rows)
         current, waiting = facts.current, facts.next
         assert current is not None and waiting is not None
         if not force and not keys.published_long_enough(waiting, now, life):
@@ -134,11 +145,18 @@ class Keyring:
         """Read the keys again; a key decrypts once, its state changes are just copied."""
         rows = await key_rows.load(self.db)
         usable: list[SigningKey] = []
+        unlocked: dict[tuple[str, bytes | None], SigningKey] = {}
         for row in rows:
             known = self._unlocked.get((row.kid, row.material))
             if known is None:
-                known = keys.unlock(row, self.settings.jwt_secret)
-                self._unlocked[(row.kid, row.material)] = known
+                try:
+                    known = keys.unlock(row, self.settings.jwt_secret)
+                except keys.KeyDecryptionError as error:
+                    # not this deployment's secret: the key is unusable here (a current key
+                    # among them: no signing, 503), never a crash or a 500
+                    log.error("signing keys: %s", error)
+                    continue
+            unlocked[(row.kid, row.material)] = known
             usable.append(
                 dataclasses.replace(
                     known,
@@ -147,6 +165,7 @@ class Keyring:
                     retired_at=row.retired_at,
                 )
             )
+        self._unlocked = unlocked
         self.keyset = KeySet(usable)
 
     async def start(self) -> None:
@@ -154,9 +173,12 @@ class Keyring:
         does not answer the worker starts anyway (and answers 503) and keeps trying."""
         try:
             await advance(self.db, self.settings, wait=True)
+        except keys.KeyDecryptionError as error:
+            log.error("signing keys: %s; this worker can't sign until that is fixed", error)
+        except Exception as error:  # noqa: BLE001 - an outage: the loop tries again
+            log.warning("signing keys: not created (%r); trying again", error)
+        try:
             await self.reload()
-        except keys.KeyDecryptionError:
-            raise
         except Exception as error:  # noqa: BLE001 - an outage: the loop tries again
             log.warning("signing keys: not loaded (%r); trying again", error)
         self._task = asyncio.get_running_loop().create_task(self._maintain())
@@ -191,12 +213,14 @@ class Keyring:
                 return False
             self._last_unknown = time.monotonic()
             self._reloading = asyncio.ensure_future(self._reload_ok())
-        reloading = self._reloading
-        try:
-            return await asyncio.shield(reloading)
-        finally:
-            if reloading.done() and self._reloading is reloading:
-                self._reloading = None
+            self._reloading.add_done_callback(self._reloaded)
+        return await asyncio.shield(self._reloading)
+
+    def _reloaded(self, task: asyncio.Task[bool]) -> None:
+        if self._reloading is task:
+            self._reloading = None
+        if not task.cancelled():
+            task.exception()  # retrieved: a failure is its waiters' to report
 
     async def _reload_ok(self) -> bool:
         await self.reload()

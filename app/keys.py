@@ -304,6 +304,7 @@ class Step(enum.Enum):
 
     CREATE = "create"  # no key signs: a fresh database (a current and a next key at once)
     REPLACE_NEXT = "replace_next"  # no next key, or one of another algorithm than configured
+    # (published for the lead time already)
     ROTATE = "rotate"  # the next key takes over from the current one
     REMOVE = "remove"  # retired keys past their horizon go
     NONE = "none"
@@ -313,7 +314,10 @@ def plan(keys: KeySet[Any], now: float, life: Lifecycle) -> Step:
     """The next step of the lifecycle (pure: the job re-plans under its lock before acting)."""
     if keys.current is None:
         return Step.CREATE
-    if keys.next is None or keys.next.alg != life.algorithm:
+    if keys.next is None:
+        return Step.REPLACE_NEXT
+    if keys.next.alg != life.algorithm and published_long_enough(keys.next, now, life):
+        # after a while only: hosts of a rolling change of JWT_ALGORITHM don't take turns
         return Step.REPLACE_NEXT
     if rotation_due(keys, now, life):
         return Step.ROTATE

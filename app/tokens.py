@@ -133,6 +133,12 @@ class Tokens:
             raise KeysNotLoaded()
         return current.kid
 
+    async def knows(self, kid: str | None) -> None:
+        """Make sure key `kid` is loaded if it exists (a retry's pair, signed by a key another
+        host just started signing with)."""
+        if kid and self.keys is not None and kid not in self._keyset().keys:
+            await self.keys.reload_for_unknown()
+
     def _signing_key(self, kid: str | None) -> SigningKey:
         """Key `kid` (a retry's pair is signed again by the key that signed it), else the
         current one."""

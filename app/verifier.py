@@ -201,7 +201,7 @@ class Verifier:
         if kid is None:
             raise UnknownKey("the token has no kid")
         if time.monotonic() >= self._fresh_until:
-            await self._refetch(force=not self._keys)
+            await self._refetch(force=self._fetched_at == float("-inf"))
         if kid not in self._keys:
             await self._refetch(force=False)
         if kid not in self._keys:
@@ -227,12 +227,14 @@ class Verifier:
             if not force and time.monotonic() - self._fetched_at < self.min_refetch:
                 return
             self._fetching = asyncio.ensure_future(self._fetch())
-        fetching = self._fetching
-        try:
-            await asyncio.shield(fetching)
-        finally:
-            if fetching.done() and self._fetching is fetching:
-                self._fetching = None
+            self._fetching.add_done_callback(self._fetched)
+        await asyncio.shield(self._fetching)
+
+    def _fetched(self, task: asyncio.Task[None]) -> None:
+        if self._fetching is task:
+            self._fetching = None
+        if not task.cancelled():
+            task.exception()  # retrieved: a failure is its waiters' to report
 
     async def _fetch(self) -> None:
         import httpx  # only a fetching verifier needs it

@@ -84,7 +84,7 @@ class Refresh:
         )
         if row is not None:
             count("refreshes", "ok")
-            return self._pair(claims, successor, row, now)
+            return self._pair(claims, successor, row, now)  # signed by this worker's key
         settled = await self._settled(claims, successor, now, client)
         if settled is None:  # still current, yet the row did not move
             count("refreshes", "ended")
@@ -113,6 +113,7 @@ class Refresh:
         count("refreshes", verdict.value)
         if verdict is Verdict.RETRY:
             assert row is not None
+            await self.tokens.knows(row["kid"])  # the key that signed the pair the first time
             return self._pair(claims, successor, row, now)
         if verdict is Verdict.REPLACED:
             raise InvalidGrant(REPLACED)

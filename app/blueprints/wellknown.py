@@ -78,4 +78,7 @@ async def metadata(request: Request) -> HTTPResponse:
         "revocation_endpoint_auth_methods_supported": ["none"],
         "service_documentation": f"{base}/docs",
     }
-    return json(document, headers={"Cache-Control": f"public, max-age={settings.jwks_max_age}"})
+    # Named from the request's Host: no shared cache may keep one host's answer for another
+    shared = base == settings.jwt_issuer.rstrip("/")
+    cache = f"{'public' if shared else 'private'}, max-age={settings.jwks_max_age}"
+    return json(document, headers={"Cache-Control": cache})

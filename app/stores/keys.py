@@ -43,12 +43,6 @@ async def load(db: Queryable) -> list[StoredKey]:
     return [_stored(row) for row in await db.fetch(f"SELECT {_COLUMNS} FROM signing_keys")]
 
 
-async def states(db: Queryable) -> dict[str, str]:
-    """kid -> state of every key: the cheap look each worker takes every few seconds."""
-    rows = await db.fetch("SELECT kid, state FROM signing_keys")
-    return {row["kid"]: row["state"] for row in rows}
-
-
 async def lock(conn: asyncpg.Connection, *, wait: bool) -> bool:
     """The lifecycle's advisory lock, for the transaction `conn` is in."""
     if wait:
@@ -63,9 +57,10 @@ async def create(
     """A fresh database's keys: one signing, one next; with `legacy_alg`, also JWT_SECRET as
     the retired legacy key, for the tokens an earlier release issued. False if keys exist."""
     created = await conn.fetchval(
-        "INSERT INTO signing_keys (kid, alg, state, material, activated_at)"
-        " SELECT $1, $2, 'current', $3, now() WHERE NOT EXISTS (SELECT 1 FROM signing_keys"
-        " WHERE state = 'current') RETURNING true",
+        "INSERT INTO signing_keys (kid, alg, state, material, created_at, activated_at)"
+        " SELECT $1, $2, 'current', $3, clock_timestamp(), clock_timestamp()"
+        " WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE state = 'current')"
+        " RETURNING true",
         current.kid,
         current.alg,
         current.material,
@@ -76,7 +71,7 @@ async def create(
     if legacy_alg is not None:
         await conn.execute(
             "INSERT INTO signing_keys (kid, alg, state, retired_at)"
-            " VALUES ($1, $2, 'retired', now()) ON CONFLICT (kid) DO NOTHING",
+            " VALUES ($1, $2, 'retired', clock_timestamp()) ON CONFLICT (kid) DO NOTHING",
             LEGACY_KID,
             legacy_alg,
         )
@@ -94,7 +89,8 @@ async def has_live_sessions(conn: Queryable) -> bool:
 
 async def add_next(conn: Queryable, key: NewKey) -> None:
     await conn.execute(
-        "INSERT INTO signing_keys (kid, alg, state, material) VALUES ($1, $2, 'next', $3)",
+        "INSERT INTO signing_keys (kid, alg, state, material, created_at)"
+        " VALUES ($1, $2, 'next', $3, clock_timestamp())",
         key.kid,
         key.alg,
         key.material,
@@ -111,7 +107,7 @@ async def rotate(conn: Queryable, current_kid: str, next_kid: str, upcoming: New
     """`next_kid` takes over from `current_kid`, which retires, and `upcoming` becomes the
     next key; nothing happens (False) unless both are still in those states."""
     moved = await conn.fetchval(
-        "WITH retired AS (UPDATE signing_keys SET state = 'retired', retired_at = now()"
+        "WITH retired AS (UPDATE signing_keys SET state = 'retired', retired_at = clock_timestamp()"
         " WHERE kid = $1 AND state = 'current' RETURNING kid)"
         " SELECT count(*) FROM retired",
         current_kid,
@@ -119,7 +115,7 @@ async def rotate(conn: Queryable, current_kid: str, next_kid: str, upcoming: New
     if moved != 1:
         return False
     promoted = await conn.fetchval(
-        "UPDATE signing_keys SET state = 'current', activated_at = now()"
+        "UPDATE signing_keys SET state = 'current', activated_at = clock_timestamp()"
         " WHERE kid = $1 AND state = 'next' RETURNING true",
         next_kid,
     )

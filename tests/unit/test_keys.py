@@ -148,3 +148,12 @@ def test_retire_horizon_covers_the_longest_token_the_skew_and_a_reload() -> None
     horizon = keys.retire_horizon(settings)
     assert horizon >= 3600 + settings.clock_skew + keys.RELOAD_EVERY
     assert keys.lifecycle(settings).retire_horizon == horizon
+
+
+def test_a_young_next_key_of_another_algorithm_is_kept_a_while() -> None:
+    """Hosts of a rolling change of JWT_ALGORITHM would otherwise replace each other's next
+    key every few seconds, and no rotation would ever happen."""
+    current = key(activated=0.0)
+    young = KeySet([current, key("EdDSA", KeyState.NEXT, created=950.0)])
+    assert keys.plan(young, 1000.0, LIFE) is Step.NONE
+    assert keys.plan(young, 1050.0, LIFE) is Step.REPLACE_NEXT
