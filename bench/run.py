@@ -1,22 +1,27 @@
 """make bench: start the server on real PostgreSQL and Redis, load it with wrk, print one table.
 
 Every figure comes from one run on this machine and is reported next to `GET /health/live`
-measured in the same run, because absolute numbers on a shared machine mean little.
+measured in the same run, because absolute numbers on a shared machine mean little. Each
+JWT_ALGORITHM of `--algorithms` (HS256 and ES256 by default) is measured alike, in rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import json
 import os
+import re
 import secrets
 import shutil
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -26,16 +31,128 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.config import ALGORITHMS  # noqa: E402
 from app.migrate import create_database, migrate  # noqa: E402
 from bench.wrk import Result, wrk  # noqa: E402
 from devtools.appserver import app_server  # noqa: E402
 
 PASSWORD = "bench password 1"
+LIVE, ME, REFRESH = (
+    "GET /health/live",
+    "GET /api/me (valid token)",
+    "POST /auth/refresh (32 sessions)",
+)
+# a server log's records of failures (Sanic's format and the app's), what varies in them (time,
+# process, request id), and the line that ends a traceback: the exception
+LOG_ERROR = re.compile(r"\b(ERROR|CRITICAL)\b")
+LOG_VARYING = re.compile(r"^(Srv \d+ )?\d{4}-\d\d-\d\d [\d:,]+( [+-]\d{4})? |\[[0-9a-f]{8,}\] ")
+LOG_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(: .*)?$")
 
 
-def server(env: dict[str, str], workers: int) -> AbstractContextManager[str]:
-    """The server as `make run` starts it, without access logs; ready once /health is ok."""
-    return app_server(env, workers=workers, args=["--no-access-logs"], ready_path="/health")
+def server(
+    env: dict[str, str], workers: int, workdir: Path | None = None
+) -> AbstractContextManager[str]:
+    """The server as `make run` starts it, without access logs; ready once /health is ok;
+    `workdir`: where its `server.log` stays (a temporary directory if None)."""
+    return app_server(
+        env, workers=workers, args=["--no-access-logs"], ready_path="/health", workdir=workdir
+    )
+
+
+async def reset_keys(dsn: str) -> None:
+    """Empty `signing_keys`: a server does not switch stored keys to another algorithm at
+    once, but on an empty table it creates keys of its own JWT_ALGORITHM at start."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DELETE FROM signing_keys")
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def algorithm_server(
+    algorithm: str, base_db: str, redis_url: str, workers: int, workdir: Path
+) -> Iterator[tuple[str, str]]:
+    """A server signing with JWT_ALGORITHM=`algorithm` (keys emptied first), its log in
+    `workdir`: its base URL and the marker of its processes' environment (see `server_cpu`)."""
+    asyncio.run(reset_keys(base_db))
+    env = bench_env(base_db, redis_url, algorithm=algorithm)
+    workdir.mkdir(parents=True)
+    with server(env, workers, workdir) as base:
+        yield base, env["REDIS_KEY_PREFIX"]
+
+
+def server_log_errors(logs: Path, algorithm: str) -> Counter[str]:
+    """The failures logged by every server that ran `algorithm`, counted by kind: the record
+    without its time and request id, with the exception that ends its traceback, if any."""
+    kinds: Counter[str] = Counter()
+    for log in sorted(logs.glob(f"{algorithm}-*/server.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        for index, line in enumerate(lines):
+            if not LOG_ERROR.search(line) and not line.startswith("Traceback"):
+                continue
+            if line.startswith("Traceback") and index and LOG_ERROR.search(lines[index - 1]):
+                continue  # the traceback of the record just counted
+            after = (a for a in lines[index + 1 :] if a and not a.startswith((" ", "Traceback")))
+            exception = next(after, "")
+            kind = LOG_VARYING.sub("", line)
+            if LOG_EXCEPTION.match(exception):
+                kind += f" ({exception})"
+            kinds[kind] += 1
+    return kinds
+
+
+def token_algorithm(token: str) -> str:
+    """The `alg` of a JWT's header."""
+    head = token.split(".", 1)[0]
+    return str(json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["alg"])
+
+
+def log_in(base: str, names: list[str], algorithm: str) -> tuple[str, list[str]]:
+    """A new session for each user: the first one's access token, checked to be signed with
+    `algorithm`, and every refresh token."""
+    responses = asyncio.run(log_in_all(base, names))
+    access = responses[0]["access_token"]
+    if (signed := token_algorithm(access)) != algorithm:
+        raise SystemExit(f"JWT_ALGORITHM={algorithm}, but the server signs with {signed}")
+    return access, [r["refresh_token"] for r in responses]
+
+
+def login_phase(base: str, names: list[str], seconds: int) -> list[Result]:
+    """Logins and a light /health/live load at the same time: hashing must not stall the loop."""
+    login_env = {"BENCH_USERS": ",".join(names), "BENCH_PASSWORD": PASSWORD}
+    with ThreadPoolExecutor(2) as pool:
+        logins = pool.submit(
+            wrk,
+            "POST /auth/login",
+            base + "/auth/login",
+            seconds=seconds,
+            connections=8,
+            script="login.lua",
+            env=login_env,
+        )
+        live = pool.submit(
+            wrk,
+            "GET /health/live during logins",
+            base + "/health/live",
+            seconds=seconds,
+            connections=4,
+        )
+        return [logins.result(), live.result()]
+
+
+def algorithm_list(text: str) -> list[str]:
+    """`--algorithms`: comma-separated JWT_ALGORITHM values, each once."""
+    algorithms = list(dict.fromkeys(a.strip() for a in text.split(",") if a.strip()))
+    unknown = [a for a in algorithms if a not in ALGORITHMS]
+    if unknown or not algorithms:
+        raise argparse.ArgumentTypeError(
+            f"not JWT_ALGORITHM values: {', '.join(unknown) or repr(text)}"
+            f" (each one of {', '.join(ALGORITHMS)})"
+        )
+    return algorithms
 
 
 def _address(index: int) -> dict[str, str]:
@@ -84,7 +201,16 @@ def main() -> None:
         help="another checkout (a git worktree of an earlier commit, say): measure /api/me and"
         " refresh on both, interleaved, and print what this one costs against it",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the comparison")
+    parser.add_argument(
+        "--algorithms",
+        type=algorithm_list,
+        default=["HS256", "ES256"],
+        help="JWT_ALGORITHM values to measure side by side (default HS256,ES256; not with"
+        " --baseline, which measures HS256)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of the comparison, or of the algorithms"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit(
@@ -125,8 +251,11 @@ async def cleanup(dsn: str, redis_url: str) -> None:
     await redis.aclose()
 
 
-def bench_env(base_db: str, redis_url: str, root: Path = ROOT) -> dict[str, str]:
-    """The server's environment: metrics on (a METRICS_TOKEN), the access log off, as before."""
+def bench_env(
+    base_db: str, redis_url: str, root: Path = ROOT, *, algorithm: str | None = None
+) -> dict[str, str]:
+    """The server's environment: metrics on (a METRICS_TOKEN), the access log off, as before;
+    JWT_ALGORITHM=`algorithm` if given (else the server's default, HS256)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -142,6 +271,8 @@ def bench_env(base_db: str, redis_url: str, root: Path = ROOT) -> dict[str, str]
         METRICS_TOKEN=secrets.token_urlsafe(24),
         ACCESS_LOG="false",
     )
+    if algorithm is not None:
+        env["JWT_ALGORITHM"] = algorithm
     return env
 
 
@@ -195,9 +326,12 @@ def compare(args: argparse.Namespace, base_db: str, redis_url: str) -> None:
     s, c = args.seconds, args.connections
     rows: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}
+    this_env = bench_env(base_db, redis_url)
+    # one JWT_SECRET for both: they share the database's signing keys, encrypted under it
     envs = {
-        "this": bench_env(base_db, redis_url),
-        "baseline": bench_env(base_db, redis_url, args.baseline.resolve()),
+        "this": this_env,
+        "baseline": bench_env(base_db, redis_url, args.baseline.resolve())
+        | {"JWT_SECRET": this_env["JWT_SECRET"]},
     }
     with (
         server(envs["this"], workers=1) as this,
@@ -253,83 +387,148 @@ def compare(args: argparse.Namespace, base_db: str, redis_url: str) -> None:
         )
 
 
-def run(args: argparse.Namespace, base_db: str, redis_url: str) -> None:
-    env = bench_env(base_db, redis_url)
-    s, c = args.seconds, args.connections
-    results: list[Result] = []
-    with server(env, workers=1) as base:
-        access, refresh_tokens, names = asyncio.run(prepare_users(base, 32))
-        bearer = {"Authorization": f"Bearer {access}"}
-        wrk("warm-up", base + "/api/me", seconds=2, connections=c, headers=bearer)
-        results.append(wrk("GET /health/live", base + "/health/live", seconds=s, connections=c))
-        results.append(
-            wrk(
-                "GET /api/me (valid token)",
-                base + "/api/me",
-                seconds=s,
-                connections=c,
-                headers=bearer,
-            )
-        )
-        results.append(refresh_phase("POST /auth/refresh (32 sessions)", base, refresh_tokens, s))
-        # Logins and a light /health/live load at the same time: hashing must not stall the loop.
-        login_env = {"BENCH_USERS": ",".join(names), "BENCH_PASSWORD": PASSWORD}
-        with ThreadPoolExecutor(2) as pool:
-            logins = pool.submit(
-                wrk,
-                "POST /auth/login",
-                base + "/auth/login",
-                seconds=s,
-                connections=8,
-                script="login.lua",
-                env=login_env,
-            )
-            live = pool.submit(
-                wrk,
-                "GET /health/live during logins",
-                base + "/health/live",
-                seconds=s,
-                connections=4,
-            )
-            results += [logins.result(), live.result()]
-    with server(env, workers=2) as base:
-        access, _, _ = asyncio.run(prepare_users(base, 1))
-        bearer = {"Authorization": f"Bearer {access}"}
-        wrk("warm-up", base + "/api/me", seconds=2, connections=c, headers=bearer)
-        results.append(
-            wrk(
-                "GET /health/live, 2 workers",
-                base + "/health/live",
-                seconds=s,
-                connections=c,
-                threads=2,
-            )
-        )
-        results.append(
-            wrk(
-                "GET /api/me, 2 workers",
-                base + "/api/me",
-                seconds=s,
-                connections=c,
-                threads=2,
-                headers=bearer,
-            )
-        )
+def core_phases(
+    base: str, marker: str, access: str, tokens: list[str], seconds: int, connections: int
+) -> list[tuple[Result, float]]:
+    """After a warm-up, /health/live, /api/me with `access` and refresh from `tokens`: each
+    result and the server's CPU microseconds per request (see `per_request`)."""
+    bearer = {"Authorization": f"Bearer {access}"}
+    wrk("warm-up", base + "/api/me", seconds=2, connections=connections, headers=bearer)
+    s, c = seconds, connections
+    phases: list[Callable[[], Result]] = [
+        partial(wrk, LIVE, base + "/health/live", seconds=s, connections=c),
+        partial(wrk, ME, base + "/api/me", seconds=s, connections=c, headers=bearer),
+        partial(refresh_phase, REFRESH, base, tokens, s),
+    ]
+    return [per_request(marker, phase) for phase in phases]
 
-    live = results[0].rps
+
+def reference(algorithms: list[str]) -> str:
+    """What refresh throughput is relative to: HS256 when measured, else the first one."""
+    return "HS256" if "HS256" in algorithms else algorithms[0]
+
+
+def run(args: argparse.Namespace, base_db: str, redis_url: str) -> None:
+    """Each of `--algorithms` in `--rounds` rounds, the order alternating round by round, a
+    fresh one-worker server each time (keys emptied first): /health/live, /api/me and refresh;
+    logins in the last round; then two workers once each. A table a phase, then one a row per
+    algorithm: medians of the rounds, ratios the medians of each round's ratios."""
+    s, c, algorithms = args.seconds, args.connections, args.algorithms
+    logs = Path(tempfile.mkdtemp(prefix="jwt-refresh-bench-"))
+    rounds: dict[tuple[str, str], list[Result]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
+    others: list[tuple[str, Result]] = []
+    names: list[str] = []
+    try:
+        for turn in range(args.rounds):
+            for algorithm in algorithms if turn % 2 == 0 else algorithms[::-1]:
+                with algorithm_server(
+                    algorithm, base_db, redis_url, 1, logs / f"{algorithm}-round{turn + 1}"
+                ) as (base, marker):
+                    if not names:
+                        names = asyncio.run(prepare_users(base, 32))[2]
+                    access, tokens = log_in(base, names, algorithm)
+                    for result, micros in core_phases(base, marker, access, tokens, s, c):
+                        rounds.setdefault((result.name, algorithm), []).append(result)
+                        cpu.setdefault((result.name, algorithm), []).append(micros)
+                    if turn == args.rounds - 1:
+                        others += [(algorithm, r) for r in login_phase(base, names, s)]
+        for algorithm in algorithms:
+            with algorithm_server(
+                algorithm, base_db, redis_url, 2, logs / f"{algorithm}-2-workers"
+            ) as (base, _):
+                access, _ = log_in(base, names[:1], algorithm)
+                bearer = {"Authorization": f"Bearer {access}"}
+                wrk("warm-up", base + "/api/me", seconds=2, connections=c, headers=bearer)
+                for label, path, headers in (
+                    ("GET /health/live, 2 workers", "/health/live", None),
+                    ("GET /api/me, 2 workers", "/api/me", bearer),
+                ):
+                    result = wrk(
+                        label, base + path, seconds=s, connections=c, threads=2, headers=headers
+                    )
+                    others.append((algorithm, result))
+    except BaseException:
+        print(f"server logs kept in {logs}", file=sys.stderr)
+        raise
+    log_errors = {a: server_log_errors(logs, a) for a in algorithms}
+    if any(log_errors.values()):
+        print(f"server logs kept in {logs}")
+    else:
+        shutil.rmtree(logs)
+    report(args, rounds, cpu, others, log_errors)
+
+
+def report(
+    args: argparse.Namespace,
+    rounds: dict[tuple[str, str], list[Result]],
+    cpu: dict[tuple[str, str], list[float]],
+    others: list[tuple[str, Result]],
+    log_errors: dict[str, Counter[str]],
+) -> None:
+    """Every phase (medians of the rounds, errors summed), then one row per algorithm."""
+    algorithms, ref = args.algorithms, reference(args.algorithms)
+
+    def median(label: str, algorithm: str, field: str) -> float:
+        return statistics.median(float(getattr(r, field)) for r in rounds[label, algorithm])
+
+    def ratios(a: tuple[str, str], b: tuple[str, str]) -> float:
+        return statistics.median(x.rps / y.rps for x, y in zip(rounds[a], rounds[b], strict=True))
+
     print()
-    print(f"{'what':<36} {'req/s':>9} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for r in results:
-        print(
-            f"{r.name:<36} {r.rps:>9.0f} {r.rps / live:>6.2f} {r.p50_ms:>8.2f} "
-            f"{r.p99_ms:>8.2f} {r.errors:>7}"
-        )
-    two = {r.name: r.rps for r in results}
     print(
-        f"2 workers: /api/me / /health/live = "
-        f"{two['GET /api/me, 2 workers'] / two['GET /health/live, 2 workers']:.2f}"
+        f"{'what':<36} {'alg':<6} {'req/s':>9} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'errors':>7}   (ratio: to /health/live of the same algorithm)"
     )
-    print(f"/api/me / /health/live = {results[1].rps / live:.2f}")
+    for label in (LIVE, ME, REFRESH):
+        for a in algorithms:
+            rps = median(label, a, "rps")
+            print(
+                f"{label:<36} {a:<6} {rps:>9.0f} {ratios((label, a), (LIVE, a)):>6.2f}"
+                f" {median(label, a, 'p50_ms'):>8.2f} {median(label, a, 'p99_ms'):>8.2f}"
+                f" {sum(r.errors for r in rounds[label, a]):>7}"
+            )
+    live = {a: median(LIVE, a, "rps") for a in algorithms}
+    for a, r in others:
+        print(
+            f"{r.name:<36} {a:<6} {r.rps:>9.0f} {r.rps / live[a]:>6.2f} {r.p50_ms:>8.2f}"
+            f" {r.p99_ms:>8.2f} {r.errors:>7}"
+        )
+    for a in algorithms:
+        two = {r.name: r.rps for b, r in others if b == a}
+        print(
+            f"{a} 2 workers: /api/me / /health/live = "
+            f"{two['GET /api/me, 2 workers'] / two['GET /health/live, 2 workers']:.2f}"
+        )
+    for label in (LIVE, ME, REFRESH):
+        for a in algorithms:
+            print(
+                f"  rounds {label} {a}: req/s"
+                f" {' '.join(f'{r.rps:.0f}' for r in rounds[label, a])};"
+                f" server CPU µs/req {' '.join(f'{v:.1f}' for v in cpu[label, a])}"
+            )
+    for a in algorithms:
+        for kind, count in log_errors[a].most_common():
+            print(f"  server logs {a}: {count} × {kind}")
+
+    print()
+    print(
+        f"req/s, medians of {args.rounds} rounds of {args.seconds} s (ratios: medians of each"
+        " round's); server CPU µs per request; errors: wrk's (non-2xx, socket), the server logs'"
+    )
+    print(
+        f"{'algorithm':<9} {'/health/live':>12} {'/api/me':>8} {'me/live':>8} {'refresh':>8}"
+        f" {'vs ' + ref:>9} {'CPU me':>7} {'CPU refresh':>11} {'errors':>7} {'logged':>7}"
+    )
+    for a in algorithms:
+        errors = sum(r.errors for label in (LIVE, ME, REFRESH) for r in rounds[label, a])
+        errors += sum(r.errors for b, r in others if b == a)
+        print(
+            f"{a:<9} {median(LIVE, a, 'rps'):>12.0f} {median(ME, a, 'rps'):>8.0f}"
+            f" {ratios((ME, a), (LIVE, a)):>8.3f} {median(REFRESH, a, 'rps'):>8.0f}"
+            f" {ratios((REFRESH, a), (REFRESH, ref)):>9.3f} {statistics.median(cpu[ME, a]):>7.1f}"
+            f" {statistics.median(cpu[REFRESH, a]):>11.1f} {errors:>7} {log_errors[a].total():>7}"
+        )
 
 
 if __name__ == "__main__":
