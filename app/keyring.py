@@ -140,6 +140,7 @@ class Keyring:
         self._reloading: asyncio.Task[bool] | None = None
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._loaded_at = float("-inf")
 
     async def reload(self) -> None:
         """Read the keys again; a key decrypts once, its state changes are just copied."""
@@ -167,6 +168,10 @@ class Keyring:
             )
         self._unlocked = unlocked
         self.keyset = KeySet(usable)
+        self._loaded_at = time.monotonic()
+
+    def can_sign(self) -> bool:
+        return time.monotonic() - self._loaded_at <= keys.SIGN_STALE_AFTER
 
     async def start(self) -> None:
         """At a worker's start: the keys, creating them on a fresh database. While PostgreSQL

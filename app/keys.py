@@ -37,6 +37,9 @@ RSA_BITS = 2048
 LEGACY_KID = ""
 # Every worker reads the keys again this often: a rotation reaches every host within it.
 RELOAD_EVERY = 5.0
+# A worker signs only with keys it read this lately (else 503): what bounds how long after a
+# rotation a host may still sign with the retired key.
+SIGN_STALE_AFTER = 3 * RELOAD_EVERY
 
 
 class KeyState(enum.Enum):
@@ -252,7 +255,7 @@ def retire_horizon(settings: Settings) -> int:
     """Seconds a retired key is accepted: the longest token lifetime, the clock skew any host
     may have, and the time a host may still sign with it before it sees the rotation."""
     longest = max(settings.access_token_ttl, settings.refresh_token_ttl)
-    return longest + settings.clock_skew + int(RELOAD_EVERY) + 1
+    return longest + settings.clock_skew + int(SIGN_STALE_AFTER) + 1
 
 
 def lifecycle(settings: Settings) -> Lifecycle:

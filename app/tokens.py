@@ -52,6 +52,10 @@ class KeySource(Protocol):
 
     keyset: KeySet[SigningKey] | None
 
+    def can_sign(self) -> bool:
+        """The keys were read lately enough to sign with (see keys.SIGN_STALE_AFTER)."""
+        ...
+
     async def reload_for_unknown(self) -> bool:
         """Read the keys again for a token with an unknown kid; False when not done now."""
         ...
@@ -62,6 +66,9 @@ class FixedKeys:
 
     def __init__(self, keyset: KeySet[SigningKey] | None):
         self.keyset = keyset
+
+    def can_sign(self) -> bool:
+        return True
 
     async def reload_for_unknown(self) -> bool:
         return False
@@ -143,6 +150,8 @@ class Tokens:
         """Key `kid` (a retry's pair is signed again by the key that signed it), else the
         current one."""
         keyset = self._keyset()
+        if self.keys is not None and not self.keys.can_sign():
+            raise KeysNotLoaded("The signing keys could not be read lately; try again shortly.")
         key = keyset.keys.get(kid) if kid else None
         if key is None or key.kid == "":
             key = keyset.current

@@ -298,14 +298,17 @@ class Introspection:
     async def active(self, token: str) -> dict[str, Any] | None:
         """The token's introspection (RFC 7662 §2.2) if active, else None."""
         http = await self._client()
+        caller = await self._access(stale=None)
         for attempt in range(2):
             answer = await http.post(
                 f"{self.base_url}/auth/introspect",
                 data={"token": token},
-                headers={"Authorization": f"Bearer {await self._access(renew=attempt > 0)}"},
+                headers={"Authorization": f"Bearer {caller}"},
             )
             if answer.status_code == 401 and attempt == 0:
-                continue  # our own token was revoked or expired: a fresh one, once
+                # our own token was revoked or expired: a fresh one, once
+                caller = await self._access(stale=caller)
+                continue
             answer.raise_for_status()
             result: dict[str, Any] = answer.json()
             return result if result.get("active") is True else None
@@ -318,24 +321,31 @@ class Introspection:
             self._http = httpx.AsyncClient(timeout=5.0)
         return self._http
 
-    async def _access(self, *, renew: bool) -> str:
+    async def _access(self, *, stale: str | None) -> str:
+        """The service account's access token; a new one when it expires soon, or when it is
+        `stale` (refused) and no other task has replaced it meanwhile. A refresh first; a
+        login only when the refresh is refused, so no session is left behind per renewal."""
         async with self._lock:
-            if renew or self._token is None or time.monotonic() >= self._expires:
+            token = self._token
+            refused = token is not None and token["access_token"] == stale
+            if token is None or refused or time.monotonic() >= self._expires:
                 http = await self._client()
-                grant: dict[str, str] = {"grant_type": "password", **self._credentials}
-                if self._token is not None and not renew:
-                    grant = {
-                        "grant_type": "refresh_token",
-                        "refresh_token": self._token["refresh_token"],
-                    }
-                answer = await http.post(f"{self.base_url}/auth/token", data=grant)
-                if answer.status_code in (400, 401) and grant["grant_type"] == "refresh_token":
+                answer = None
+                if token is not None:
+                    answer = await http.post(
+                        f"{self.base_url}/auth/token",
+                        data={
+                            "grant_type": "refresh_token",
+                            "refresh_token": token["refresh_token"],
+                        },
+                    )
+                if answer is None or answer.status_code in (400, 401):
                     grant = {"grant_type": "password", **self._credentials}
                     answer = await http.post(f"{self.base_url}/auth/token", data=grant)
                 answer.raise_for_status()
-                self._token = answer.json()
-                self._expires = time.monotonic() + max(1, self._token["expires_in"] - 30)
-            return str(self._token["access_token"])
+                self._token = token = answer.json()
+                self._expires = time.monotonic() + max(1, token["expires_in"] - 30)
+            return str(token["access_token"])
 
     async def aclose(self) -> None:
         if self._http is not None:

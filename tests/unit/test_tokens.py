@@ -13,11 +13,14 @@ import jwt
 import pytest
 
 from app.config import Settings
+from app.keys import KeySet
 from app.tokens import (
     ACCESS_TYP,
     MAX_TOKEN_LENGTH,
     REFRESH_TYP,
     AccessClaims,
+    FixedKeys,
+    KeysNotLoaded,
     RefreshClaims,
     Tokens,
 )
@@ -29,6 +32,7 @@ from tests.support.tokens import (
     ISSUER,
     REFRESH_TTL,
     SID,
+    TOKEN_SETTINGS,
     access_claims,
     active_key,
     assert_refused,
@@ -314,3 +318,23 @@ def test_refresh_lifetime_longer_than_configured_is_refused(tokens: Tokens) -> N
     iat = now()
     token = sign(refresh_claims(iat=iat, exp=iat + REFRESH_TTL + 1), REFRESH_TYP)
     assert_refused(tokens.verify_refresh, token)
+
+
+def test_no_signing_with_keys_read_too_long_ago_or_never(tokens: Tokens) -> None:
+    """A worker that could not read the keys lately might sign with a key another host
+    retired past its horizon: 503 instead. Verifying goes on (the keys it has are right)."""
+
+    class Stale(FixedKeys):
+        def can_sign(self) -> bool:
+            return False
+
+    token = tokens.issue_access(sub="42", sid=SID, scope="", username="alice").token
+    stale = Tokens(TOKEN_SETTINGS, Stale(KeySet([active_key()])))
+    with pytest.raises(KeysNotLoaded):
+        stale.issue_access(sub="42", sid=SID, scope="", username="alice")
+    assert stale.verify_access(token).sub == "42"
+    for empty in (Tokens(TOKEN_SETTINGS), Tokens(TOKEN_SETTINGS, FixedKeys(None))):
+        with pytest.raises(KeysNotLoaded):
+            empty.verify_access(token)
+        with pytest.raises(KeysNotLoaded):
+            empty.issue_access(sub="42", sid=SID, scope="", username="alice")

@@ -29,7 +29,9 @@ import pytest
 from app.revocation.feed import TRUST_WINDOW
 from devtools.postgres import LocalPostgres
 from devtools.redis import LocalRedis
+from tests.support import live_server
 from tests.support.outages import (
+    HTTP_TIMEOUT,
     PASSWORD,
     Outage,
     assert_health,
@@ -150,3 +152,31 @@ def test_refresh_during_frozen_postgres_is_not_burnt(
 
 def test_refresh_during_frozen_redis_is_not_burnt(client: httpx.Client, rds: LocalRedis) -> None:
     refresh_survives(Outage("redis frozen", client), rds.pause, rds.resume)
+
+
+# -- a worker that starts while PostgreSQL is down ----------------------------------------------
+
+
+def test_a_worker_started_without_postgres_answers_503_until_it_has_the_keys(
+    client: httpx.Client, pg: LocalPostgres, rds: LocalRedis, outage_database: str
+) -> None:
+    """It can't know the signing keys: a valid token is not 401 (nor 500) but 503, and so is
+    the JWKS; once PostgreSQL is back it loads them within seconds and accepts the token."""
+    _, tokens = new_user(client)
+    pg.stop()
+    with live_server(workers=1, DATABASE_URL=outage_database, REDIS_URL=rds.url()) as base:
+        with httpx.Client(base_url=base, timeout=HTTP_TIMEOUT) as late:
+            out = Outage("postgres down at start", late)
+            response = out.request("GET", "/api/me", headers=bearer(tokens["access_token"]))
+            assert_unavailable(response, "GET /api/me")
+            assert_unavailable(out.request("GET", "/.well-known/jwks.json"), "GET jwks")
+            out.assert_fast()
+            pg.start()
+            deadline = time.monotonic() + 15
+            while True:
+                response = late.get("/api/me", headers=bearer(tokens["access_token"]))
+                if response.status_code == 200:
+                    break
+                assert response.status_code == 503, response.text
+                assert time.monotonic() < deadline, "the keys were not loaded after recovery"
+                time.sleep(0.3)
