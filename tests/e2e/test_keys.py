@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -17,6 +19,7 @@ import jwt
 import pytest
 
 from app.verifier import Introspection, TokenError, UnknownKey, Verifier
+from devtools import free_port
 from tests import support
 from tests.support import live_server, reset_keys, run_cli
 
@@ -338,3 +341,71 @@ def test_the_verifier_imports_none_of_the_server() -> None:
         [sys.executable, "-c", code], cwd=support.ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def readme_resource_server() -> str:
+    text = (support.ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Keys, rotation") : text.index("## Operating it")]
+    (block,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    return block
+
+
+def start_resource_server(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    """`sanic notes_api:app` from `workdir`, with this checkout importable (app.verifier)."""
+    env = {**support.server_env(), "PYTHONPATH": f"{workdir}:{support.ROOT}"}
+    with open(workdir / "notes_api.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sanic", "notes_api:app", "--port", str(port), "--no-motd"],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def test_the_readme_resource_server_works_as_written(tmp_path: Path) -> None:
+    """The README's ten-line Sanic resource server, run as written (only the service's address
+    changed): JWKS-verified routes, and introspection where a logout must count at once."""
+    with live_server(workers=1, **ES256) as base:
+        code, _, err = await run_cli(
+            "create-user",
+            "notes-api",
+            "--scope",
+            "introspect",
+            "--password-stdin",
+            env=support.server_env(**ES256),
+            stdin=b"service password\n",
+        )
+        assert code == 0, err
+        (tmp_path / "notes_api.py").write_text(
+            readme_resource_server().replace("http://127.0.0.1:8000", base)
+        )
+        port = free_port()
+        process = start_resource_server(tmp_path, port)
+        notes = f"http://127.0.0.1:{port}"
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+
+                async def up() -> bool:
+                    assert process.poll() is None, (tmp_path / "notes_api.log").read_text()
+                    try:
+                        await client.get(f"{notes}/hello")
+                    except httpx.TransportError:
+                        return False
+                    return True
+
+                await until(up, within=30)
+                tokens = await login(client, base)
+                auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+                hello = await client.get(f"{notes}/hello", headers=auth)
+                assert (hello.status_code, hello.json()) == (200, {"hello": "alice"})
+                assert (await client.get(f"{notes}/hello")).status_code == 401
+                assert (await client.post(f"{notes}/payments", headers=auth)).status_code == 200
+                logout = await client.post(f"{base}/auth/logout", headers=auth)
+                assert logout.status_code == 204
+                # the JWKS-verified route can't know of the logout; the introspected one does
+                assert (await client.get(f"{notes}/hello", headers=auth)).status_code == 200
+                assert (await client.post(f"{notes}/payments", headers=auth)).status_code == 401
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
