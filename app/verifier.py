@@ -248,13 +248,15 @@ class Verifier:
             response.raise_for_status()
             document = response.json()
         except Exception as error:  # noqa: BLE001 - any failure: keep the keys we have
+            self._fresh_until = time.monotonic() + self.min_refetch  # and back off
             if not self._keys:
                 raise KeysUnavailable(
                     f"the JWKS at {self.jwks_url} can't be had: {error}"
                 ) from None
-            self._fresh_until = time.monotonic() + self.min_refetch
             return
-        self._keys = parse_jwks(document)
+        parsed = parse_jwks(document)
+        if parsed or not self._keys:  # an empty or unreadable set never replaces good keys
+            self._keys = parsed
         max_age = _max_age(response.headers.get("cache-control"), 300.0, self.min_refetch, 3600.0)
         self._fresh_until = time.monotonic() + max_age
 
