@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import asyncpg
 import redis.exceptions
 from sanic import HTTPResponse, Request
-from sanic.exceptions import SanicException
+from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import json
 
@@ -269,6 +269,10 @@ class ApiErrorHandler(ErrorHandler):
             log.warning(
                 "%s %s: dependency unavailable: %r", request.method, request.path, exception
             )
+        elif isinstance(exception, RequestCancelled):
+            # the client closed the connection mid-request: nothing failed on our side (a
+            # refresh whose answer is lost this way gets the same pair when retried)
+            log.info("%s %s cancelled: the client went away", request.method, request.path)
         elif error.status >= 500 and not isinstance(exception, ApiError):
             log.error("%s %s failed", request.method, request.path, exc_info=exception)
         return render(error)
