@@ -17,7 +17,7 @@ import os
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -53,8 +53,8 @@ class KeyDecryptionError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class StoredKey:
-    """A row of `signing_keys`: times are epoch seconds; `material` encrypted (None: legacy)."""
+class KeyFacts:
+    """What the lifecycle looks at, of a stored row or a usable key: times in epoch seconds."""
 
     kid: str
     alg: str
@@ -62,6 +62,12 @@ class StoredKey:
     created_at: float
     activated_at: float | None
     retired_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey(KeyFacts):
+    """A row of `signing_keys`; `material` encrypted (None: the legacy key)."""
+
     material: bytes | None
 
 
@@ -138,15 +144,9 @@ def _uint(value: int, length: int | None = None) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class SigningKey:
+class SigningKey(KeyFacts):
     """A usable key: what signs with it, what verifies with it, and its public JWK."""
 
-    kid: str
-    alg: str
-    state: KeyState
-    created_at: float
-    activated_at: float | None
-    retired_at: float | None
     private: Any = field(repr=False)  # HMAC bytes, or a cryptography private key
     public: Any = field(repr=False)  # HMAC bytes, or a cryptography public key (PyJWT's key)
 
@@ -219,23 +219,6 @@ def unlock(stored: StoredKey, master_secret: str) -> SigningKey:
 
 
 # -- the set and its lifecycle ----------------------------------------------------------
-
-
-class KeyFacts(Protocol):
-    """What the lifecycle looks at: a stored row, or a usable key."""
-
-    @property
-    def kid(self) -> str: ...
-    @property
-    def alg(self) -> str: ...
-    @property
-    def state(self) -> KeyState: ...
-    @property
-    def created_at(self) -> float: ...
-    @property
-    def activated_at(self) -> float | None: ...
-    @property
-    def retired_at(self) -> float | None: ...
 
 
 K = TypeVar("K", bound=KeyFacts)

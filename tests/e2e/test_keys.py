@@ -259,18 +259,23 @@ async def test_automatic_rotation_runs_once_per_interval_across_hosts() -> None:
     assert len(kids) >= 3
 
 
+async def service_account(username: str, password: str) -> None:
+    """Created as the README says: `create-user NAME --scope introspect --password-stdin`."""
+    code, _, err = await run_cli(
+        "create-user",
+        username,
+        "--scope",
+        "introspect",
+        "--password-stdin",
+        env=support.server_env(**ES256),
+        stdin=password.encode() + b"\n",
+    )
+    assert code == 0, err
+
+
 async def test_introspection_is_inactive_within_one_request_of_a_logout() -> None:
     with live_server(workers=2, **ES256) as base:
-        code, out, err = await run_cli(
-            "create-user",
-            "resource-server",
-            "--scope",
-            "introspect",
-            "--password-stdin",
-            env=support.server_env(**ES256),
-            stdin=b"service password 1\n",
-        )
-        assert code == 0, err
+        await service_account("resource-server", "service password 1")
         introspection = Introspection(base, "resource-server", "service password 1")
         try:
             async with httpx.AsyncClient(timeout=10) as client:
@@ -370,16 +375,7 @@ async def test_the_readme_resource_server_works_as_written(tmp_path: Path) -> No
     """The README's ten-line Sanic resource server, run as written (only the service's address
     changed): JWKS-verified routes, and introspection where a logout must count at once."""
     with live_server(workers=1, **ES256) as base:
-        code, _, err = await run_cli(
-            "create-user",
-            "notes-api",
-            "--scope",
-            "introspect",
-            "--password-stdin",
-            env=support.server_env(**ES256),
-            stdin=b"service password\n",
-        )
-        assert code == 0, err
+        await service_account("notes-api", "service password")
         (tmp_path / "notes_api.py").write_text(
             readme_resource_server().replace("http://127.0.0.1:8000", base)
         )
