@@ -61,6 +61,10 @@ class VerifiedTokens:
                 del self._claims[key]
         self._claims[token] = claims
 
+    def clear(self) -> None:
+        """Forget every token: a key was removed (revoked), and what it signed must stop."""
+        self._claims.clear()
+
     def __len__(self) -> int:
         return len(self._claims)
 
@@ -151,7 +155,9 @@ def caller(request: Request) -> AccessClaims:
 
 
 async def _open(app: Sanic[Any, Any]) -> None:
-    app.ctx.bearer = BearerVerifier(app.ctx.tokens, app.ctx.revocations, VerifiedTokens())
+    cache = VerifiedTokens()
+    app.ctx.bearer = BearerVerifier(app.ctx.tokens, app.ctx.revocations, cache)
+    app.ctx.keyring.on_removed(cache.clear)
 
 
 def setup_bearer(app: Sanic[Any, Any]) -> None:

@@ -1,5 +1,5 @@
 """Command line: migrate, create-db, create-user NAME [--admin] [--scope S] --password-stdin,
-set-scope NAME "SCOPES", purge, keys list, keys rotate [--force]."""
+set-scope NAME "SCOPES", purge, keys list, keys rotate [--force], keys revoke KID."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from app.accounts.sessions import Sessions
 from app.config import ConfigError, Settings
 from app.db import Database
 from app.errors import ApiError, DomainError
-from app.keyring import NotPublishedLongEnough, Rotated, rotate_now
+from app.keyring import KeyIsCurrent, NotPublishedLongEnough, Rotated, revoke_key, rotate_now
 from app.maintenance import Purged, purge_now
 from app.migrate import create_database, migrate
 from app.revocation import standalone_revocations
@@ -102,6 +102,21 @@ async def rotate_keys(settings: Settings, force: bool) -> Rotated:
         await db.close()
 
 
+async def revoke_signing_key(settings: Settings, kid: str) -> str:
+    db = await Database.open(settings.database_url, max_size=1)
+    try:
+        state = await revoke_key(db, settings, kid)
+    except KeyIsCurrent:
+        raise SystemExit(
+            f"error: {kid} is the key that signs: rotate first (keys rotate --force), then revoke"
+        ) from None
+    finally:
+        await db.close()
+    if state is None:
+        raise SystemExit(f"error: no signing key {kid!r} (see keys list)")
+    return state.value
+
+
 async def purge(settings: Settings) -> Purged | None:
     db = await Database.open(settings.database_url, max_size=1)
     try:
@@ -150,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="even if the next key was published less than JWKS_MAX_AGE ago",
     )
+    revoke = key_commands.add_parser(
+        "revoke", help="delete a key that does not sign: every token it signed stops working"
+    )
+    revoke.add_argument("kid")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -173,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"purge: {purged.sessions} sessions and {purged.events} events deleted")
         elif args.command == "keys" and args.keys_command == "list":
             print("\n".join(asyncio.run(list_keys(settings))))
+        elif args.command == "keys" and args.keys_command == "revoke":
+            state = asyncio.run(revoke_signing_key(settings, args.kid))
+            print(
+                f"keys: {args.kid} ({state}) revoked: every token it signed is refused on every"
+                f" host within {keys.RELOAD_EVERY:.0f} s"
+            )
         elif args.command == "keys":
             rotated = asyncio.run(rotate_keys(settings, args.force))
             print(

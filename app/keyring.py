@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from sanic import Sanic
 from app import keys
 from app.config import Settings
 from app.db import Database
-from app.keys import KeySet, NewKey, SigningKey, Step, StoredKey
+from app.keys import KeySet, KeyState, NewKey, SigningKey, Step, StoredKey
 from app.stores import keys as key_rows
 from app.tokens import KeysNotLoaded
 
@@ -127,6 +128,27 @@ async def rotate_now(db: Database, settings: Settings, *, force: bool) -> Rotate
     return Rotated(current.kid, waiting.kid, upcoming.kid)
 
 
+class KeyIsCurrent(Exception):
+    """`keys revoke` of the key that signs: rotate first."""
+
+
+async def revoke_key(db: Database, settings: Settings, kid: str) -> KeyState | None:
+    """Delete key `kid` at once (a compromised key): every token it signed is refused on
+    every host within RELOAD_EVERY seconds. The signing key can't go (rotate first); None
+    when there is no such key."""
+    async with db.transaction() as conn:
+        await key_rows.lock(conn, wait=True)
+        facts: KeySet[StoredKey] = KeySet(await key_rows.load(conn))
+        key = facts.keys.get(kid)
+        if key is None or kid == keys.LEGACY_KID:
+            return None
+        if key.state is KeyState.CURRENT:
+            raise KeyIsCurrent(kid)
+        await key_rows.delete(conn, kid)
+    log.warning("signing keys: %s (%s) revoked by the operator", kid, key.state.value)
+    return key.state
+
+
 class Keyring:
     """A worker's keys (`keyset`, what `Tokens` signs and verifies with)."""
 
@@ -141,6 +163,7 @@ class Keyring:
         self._task: asyncio.Task[None] | None = None
         self._failing = False
         self._loaded_at = float("-inf")
+        self._on_removed: list[Callable[[], None]] = []
 
     async def reload(self) -> None:
         """Read the keys again; a key decrypts once, its state changes are just copied."""
@@ -167,8 +190,16 @@ class Keyring:
                 )
             )
         self._unlocked = unlocked
+        before = self.keyset
         self.keyset = KeySet(usable)
         self._loaded_at = time.monotonic()
+        if before is not None and set(before.keys) - set(self.keyset.keys):
+            for forget in self._on_removed:  # a key went: nothing it signed may be cached
+                forget()
+
+    def on_removed(self, forget: Callable[[], None]) -> None:
+        """Call `forget` whenever a key disappears (its horizon passed, or it was revoked)."""
+        self._on_removed.append(forget)
 
     def can_sign(self) -> bool:
         return time.monotonic() - self._loaded_at <= keys.SIGN_STALE_AFTER

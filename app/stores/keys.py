@@ -134,3 +134,8 @@ async def remove(conn: Queryable, kids: list[str], horizon: int) -> int:
         float(horizon),
     )
     return int(status.rsplit(" ", 1)[1])
+
+
+async def delete(conn: Queryable, kid: str) -> None:
+    """Delete a key that does not sign (the operator's revocation of a compromised key)."""
+    await conn.execute("DELETE FROM signing_keys WHERE kid = $1 AND state <> 'current'", kid)

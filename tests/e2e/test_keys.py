@@ -408,3 +408,42 @@ async def test_the_readme_resource_server_works_as_written(tmp_path: Path) -> No
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+
+async def test_a_revoked_key_stops_its_tokens_on_every_worker_at_once() -> None:
+    """A compromised key: rotate away from it, then revoke it. Every token it signed, cached
+    as verified or not, is refused on every worker within a reload; the signing key itself
+    can't be revoked."""
+    with live_server(workers=2, **ES256) as base:
+        async with httpx.AsyncClient(timeout=10) as client:
+            before = await login(client, base)
+            compromised = kid(before["access_token"])
+            code, _, err = await run_cli(
+                "keys", "revoke", compromised, env=support.server_env(**ES256)
+            )
+            assert code != 0 and "rotate first" in err, err
+            await rotate("--force", **ES256)
+            for _ in range(8):  # verified and cached by both workers
+                assert await me(client, base, before["access_token"]) == 200
+            code, out, err = await run_cli(
+                "keys", "revoke", compromised, env=support.server_env(**ES256)
+            )
+            assert code == 0 and "revoked" in out, err
+            revoked_at = time.monotonic()
+
+            async def refused_everywhere() -> bool:
+                statuses = {await me(client, base, before["access_token"]) for _ in range(8)}
+                return statuses == {401}
+
+            await until(refused_everywhere, within=10)
+            assert time.monotonic() - revoked_at < 7
+            jwks = (await client.get(f"{base}/.well-known/jwks.json")).json()
+            assert compromised not in {key["kid"] for key in jwks["keys"]}
+            refreshed = await client.post(
+                f"{base}/auth/refresh", json={"refresh_token": before["refresh_token"]}
+            )
+            assert refreshed.status_code == 401  # its refresh token too: log in again
+            fresh = await login(client, base, "frank")
+            assert await me(client, base, fresh["access_token"]) == 200
+            code, _, err = await run_cli("keys", "revoke", "nope", env=support.server_env(**ES256))
+            assert code != 0 and "no signing key" in err
