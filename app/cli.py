@@ -12,14 +12,20 @@ from urllib.parse import urlsplit
 import asyncpg
 import redis.exceptions
 
-from app import keys
+from app import keys, keyset
 from app.accounts.admin import AccountAdmin
 from app.accounts.registration import Registration
 from app.accounts.sessions import Sessions
 from app.config import ConfigError, Settings
 from app.db import Database
 from app.errors import ApiError, DomainError
-from app.keyring import KeyIsCurrent, NotPublishedLongEnough, Rotated, revoke_key, rotate_now
+from app.key_lifecycle import (
+    KeyIsCurrent,
+    NotPublishedLongEnough,
+    Rotated,
+    revoke_key,
+    rotate_now,
+)
 from app.maintenance import Purged, purge_now
 from app.migrate import create_database, migrate
 from app.revocation import standalone_revocations
@@ -71,7 +77,7 @@ async def list_keys(settings: Settings) -> list[str]:
         rows = await key_rows.load(db)
     finally:
         await db.close()
-    horizon = keys.retire_horizon(settings)
+    horizon = keyset.retire_horizon(settings)
     order = {keys.KeyState.CURRENT: 0, keys.KeyState.NEXT: 1, keys.KeyState.RETIRED: 2}
     lines = []
     for row in sorted(rows, key=lambda row: (order[row.state], -row.created_at)):
@@ -196,13 +202,14 @@ def main(argv: list[str] | None = None) -> int:
             state = asyncio.run(revoke_signing_key(settings, args.kid))
             print(
                 f"keys: {args.kid} ({state}) revoked: every token it signed is refused on every"
-                f" host within {keys.RELOAD_EVERY:.0f} s"
+                f" host within {keyset.RELOAD_EVERY:.0f} s"
             )
         elif args.command == "keys":
             rotated = asyncio.run(rotate_keys(settings, args.force))
             print(
-                f"keys: {rotated.current} signs now (every host within {keys.RELOAD_EVERY:.0f} s),"
-                f" {rotated.retired} retired, {rotated.next} is the next key"
+                f"keys: {rotated.current} signs now (every host within"
+                f" {keyset.RELOAD_EVERY:.0f} s), {rotated.retired} retired,"
+                f" {rotated.next} is the next key"
             )
         elif args.command == "set-scope":
             before, after = asyncio.run(set_scope(settings, args.username, args.scopes))

@@ -14,7 +14,8 @@ from typing import Any, Protocol, TypeVar
 
 from app.config import Settings
 from app.errors import ServiceUnavailable
-from app.keys import KeySet, SigningKey, retire_horizon
+from app.keys import SigningKey
+from app.keyset import KeySet, retire_horizon
 from app.verifier import (
     ACCESS_TYP,
     MAX_TOKEN_LENGTH,
@@ -53,7 +54,7 @@ class KeySource(Protocol):
     keyset: KeySet[SigningKey] | None
 
     def can_sign(self) -> bool:
-        """The keys were read lately enough to sign with (see keys.SIGN_STALE_AFTER)."""
+        """The keys were read lately enough to sign with (see keyset.SIGN_STALE_AFTER)."""
         ...
 
     async def reload_for_unknown(self) -> bool:

@@ -210,7 +210,7 @@ async def test_a_retired_key_disappears_on_schedule_and_its_tokens_with_it() -> 
                 return old not in listed
 
             await until(gone, within=35)
-            # 3 s refresh lifetime + 1 s skew + 16 s (keys.SIGN_STALE_AFTER + 1)
+            # 3 s refresh lifetime + 1 s skew + 16 s (keyset.SIGN_STALE_AFTER + 1)
             assert time.monotonic() - rotated_at >= 19.5
             connection = await asyncpg.connect(support.DATABASE_URL)
             try:

@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives import serialization
 
 from app import keys
 from app.config import Settings
-from app.keys import KeySet, KeyState, SigningKey, StoredKey
+from app.keys import KeyState, SigningKey, StoredKey
+from app.keyset import KeySet
 from app.tokens import ACCESS_TYP, AccessClaims, FixedKeys, TokenError, Tokens
 from tests.support import SECRET
 
@@ -76,6 +77,20 @@ def key_of(alg: str, name: str = "test") -> SigningKey:
     kid = f"{name}-{alg}"
     material = keys.encrypt(SECRET, kid, alg, keys._private_bytes(alg))
     return keys.unlock(StoredKey(kid, alg, KeyState.CURRENT, 0.0, 0.0, None, material), SECRET)
+
+
+def make_key(
+    alg: str = "ES256",
+    state: KeyState = KeyState.CURRENT,
+    *,
+    created: float = 0.0,
+    activated: float | None = None,
+    retired: float | None = None,
+) -> SigningKey:
+    """A freshly generated key of `alg` in `state`, as a worker holds it."""
+    new = keys.generate(SECRET, alg)
+    stored = StoredKey(new.kid, alg, state, created, activated, retired, new.material)
+    return keys.unlock(stored, SECRET)
 
 
 # The key `sign` signs with and `make_tokens` trusts; the unit tests' `tokens` fixture sets it

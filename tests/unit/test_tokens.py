@@ -13,7 +13,7 @@ import jwt
 import pytest
 
 from app.config import Settings
-from app.keys import KeySet
+from app.keyset import KeySet
 from app.tokens import (
     ACCESS_TYP,
     MAX_TOKEN_LENGTH,
