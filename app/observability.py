@@ -172,7 +172,8 @@ class Metrics:
     async def flush_forever(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_EVERY)
-            self.flush()
+            with contextlib.suppress(OSError):  # the files' directory gone: a stopping server
+                self.flush()
 
 
 METRICS = Metrics()
@@ -272,7 +273,10 @@ async def _stop_flushing(app: Sanic[Any, Any]) -> None:
     app.ctx.metrics_flusher.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await app.ctx.metrics_flusher
-    METRICS.flush()
+    # The main process may already have removed the directory it made (a server stopped
+    # moments after it started): the last counts of a stopping worker go with it.
+    with contextlib.suppress(OSError):
+        METRICS.flush()
     with contextlib.suppress(Exception):
         from prometheus_client import multiprocess
 
