@@ -1,5 +1,5 @@
 """Command line: migrate, create-db, create-user NAME [--admin] [--scope S] --password-stdin,
-set-scope NAME "SCOPES", purge, keys list, keys rotate [--force], keys revoke KID."""
+set-scope NAME "SCOPES", revoke-all, purge, keys list, keys rotate [--force], keys revoke KID."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from app.maintenance import Purged, purge_now
 from app.migrate import create_database, migrate
 from app.revocation import standalone_revocations
 from app.scopes import ADMIN_SCOPE, DEFAULT_SCOPE, check_syntax
+from app.stores import cut_offs
 from app.stores import keys as key_rows
 from app.tokens import Tokens
 
@@ -123,6 +124,20 @@ async def revoke_signing_key(settings: Settings, kid: str) -> str:
     return state.value
 
 
+async def revoke_all(settings: Settings) -> tuple[int, int]:
+    """Incident response: every session of every user ends, and every access token issued
+    until now is refused on every worker of every host (the global cut-off)."""
+    db = await Database.open(settings.database_url, max_size=2)
+    try:
+        async with db.transaction() as tx:
+            not_before, ended = await cut_offs.revoke_all(tx, settings.clock_skew)
+        async with standalone_revocations(settings, db) as revocations:
+            await revocations.revoke([], not_before=not_before)
+    finally:
+        await db.close()
+    return not_before, ended
+
+
 async def purge(settings: Settings) -> Purged | None:
     db = await Database.open(settings.database_url, max_size=1)
     try:
@@ -155,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     scope.add_argument("username")
     scope.add_argument("scopes", help='space-separated, e.g. "notes:read notes:write"')
+    commands.add_parser(
+        "revoke-all",
+        help="incident response: end every session of every user, refuse every token issued",
+    )
     commands.add_parser(
         "purge",
         help="delete sessions no token can need any more and events past AUDIT_RETENTION",
@@ -210,6 +229,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"keys: {rotated.current} signs now (every host within"
                 f" {keyset.RELOAD_EVERY:.0f} s), {rotated.retired} retired,"
                 f" {rotated.next} is the next key"
+            )
+        elif args.command == "revoke-all":
+            not_before, ended = asyncio.run(revoke_all(settings))
+            when = datetime.fromtimestamp(not_before, UTC).strftime("%H:%M:%S UTC")
+            print(
+                f"revoke-all: {ended} sessions ended; every token issued before {when} is"
+                " refused on every host"
             )
         elif args.command == "set-scope":
             before, after = asyncio.run(set_scope(settings, args.username, args.scopes))

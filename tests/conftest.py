@@ -103,7 +103,9 @@ async def clean_state(database: str, redis: Redis) -> AsyncIterator[None]:
     yield
     connection = await asyncpg.connect(database)
     try:
-        await connection.execute("TRUNCATE users, sessions, notes, events, maintenance CASCADE")
+        await connection.execute(
+            "TRUNCATE users, sessions, notes, events, maintenance, global_cut_off CASCADE"
+        )
     finally:
         await connection.close()
     await _delete_keys(redis)

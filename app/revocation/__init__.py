@@ -65,22 +65,30 @@ class Revocations:
         return await self.store.unmarked(sids)
 
     async def revoke(
-        self, sids: list[str], *, user_id: str | None = None, version: int | None = None
+        self,
+        sids: list[str],
+        *,
+        user_id: str | None = None,
+        version: int | None = None,
+        not_before: int | None = None,
     ) -> None:
-        """Refuse the access tokens of `sids`, and of `user_id` below token `version`.
+        """Refuse the access tokens of `sids`, of `user_id` below token `version`, and with
+        `not_before`, every token issued before then (revoke-all).
 
         Stored in Redis and published to every worker; returns once every subscribed worker
         has applied it (or after ACK_TIMEOUT), so the very next request is refused wherever
         it lands.
         """
         users = ((user_id, version),) if user_id is not None and version is not None else ()
-        revocation = Revocation(tuple(sids), users)
+        revocation = Revocation(tuple(sids), users, not_before=not_before)
         if not revocation:
             return
         if sids:
             count("revocations", "session", by=len(sids))
         if users:
             count("revocations", "user")
+        if not_before is not None:
+            count("revocations", "all")
         async with self.feed.acknowledged(revocation.id) as acks:
             try:
                 receivers = await self.store.publish(revocation)

@@ -142,6 +142,7 @@ class RevocationFeed:
             self.mirror.revoke_session(sid)
         async for user_id, version in self.store.lowest_versions():
             self.mirror.set_lowest_version(user_id, version)
+        self.mirror.set_not_before(await self.store.not_before())
 
     async def _handle(self, channel: str, data: str) -> None:
         if channel == self.store.acks:
@@ -155,6 +156,8 @@ class RevocationFeed:
             self.mirror.revoke_session(sid)
         for user_id, version in revocation.users:
             self.mirror.set_lowest_version(user_id, version)
+        if revocation.not_before is not None:
+            self.mirror.set_not_before(revocation.not_before)
         await self.store.acknowledge(revocation.id)
 
 

@@ -20,12 +20,13 @@ class RevocationMirror:
         self._sessions: dict[str, float] = {}  # sid -> when the entry may be forgotten
         self._versions: dict[str, tuple[int, float]] = {}  # user -> (lowest valid, forget at)
         self._next_prune = 0.0
+        self.not_before = 0  # revoke-all: tokens issued (iat) before this are refused
 
     def check(self, claims: AccessClaims) -> bool | None:
         """True if revoked, False if not, None if the copy can't be trusted right now."""
         if time.monotonic() >= self.trusted_until:
             return None
-        if claims.sid in self._sessions:
+        if claims.sid in self._sessions or claims.iat < self.not_before:
             return True
         entry = self._versions.get(claims.sub)
         return entry is not None and claims.ver < entry[0]
@@ -40,6 +41,10 @@ class RevocationMirror:
         if current is None or current[0] < version:
             self._versions[user_id] = (version, time.time() + (self.ttl if ttl is None else ttl))
         self._maybe_prune()
+
+    def set_not_before(self, epoch: int) -> None:
+        """Refuse every token issued before `epoch` (only ever rises)."""
+        self.not_before = max(self.not_before, epoch)
 
     @property
     def trusted(self) -> bool:

@@ -6,7 +6,7 @@ import logging
 
 from app.db import Queryable
 from app.revocation.store import RevocationStore
-from app.stores import sessions, users
+from app.stores import cut_offs, sessions, users
 
 log = logging.getLogger("app.revocation")
 
@@ -21,7 +21,7 @@ class Rebuilder:
         ttl = self.store.revoked_ttl
         ended = await sessions.revoked_within(self.db, ttl)
         cut_off = await users.cut_off_within(self.db, ttl)
-        await self.store.restore(ended, cut_off)
+        await self.store.restore(ended, cut_off, await cut_offs.not_before_within(self.db, ttl))
 
     async def ensure(self) -> bool:
         """Make sure Redis holds the revocation state; False if it could not be rebuilt

@@ -8,7 +8,9 @@ is the marker (see `is_seeded`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -39,6 +41,7 @@ class RevocationStore:
         self._version = f"{prefix}version:user:"
         # Named anew with the token versions: a Redis of an older release is rebuilt once.
         self._seeded = f"{prefix}revocations:whole"
+        self._not_before = f"{prefix}revocations:not-before"
         self.events, self.acks = messages.channels(prefix)
         self.revoked_ttl = revoked_ttl(access_ttl, clock_skew)
         self._raise = redis.register_script(_RAISE)
@@ -59,9 +62,21 @@ class RevocationStore:
                 await self._raise(
                     keys=[self.user_key(user_id)], args=[version, self.revoked_ttl], client=pipe
                 )
+            if revocation.not_before is not None:
+                await self._raise_not_before(pipe, revocation.not_before)
             pipe.publish(self.events, messages.encode(revocation))
             receivers: int = (await pipe.execute())[-1]
         return receivers
+
+    async def _raise_not_before(self, pipe: Any, epoch: int) -> None:
+        """The global cut-off only rises; kept while a token issued before it may live."""
+        ttl = max(1, epoch - int(time.time()) + self.revoked_ttl)
+        await self._raise(keys=[self._not_before], args=[epoch, ttl], client=pipe)
+
+    async def not_before(self) -> int:
+        """The global cut-off (0: none)."""
+        value = await self.redis.get(self._not_before)
+        return int(value) if value is not None else 0
 
     async def acknowledge(self, revocation_id: str) -> None:
         await self.redis.publish(self.acks, messages.encode_ack(revocation_id))
@@ -81,10 +96,12 @@ class RevocationStore:
         lowest valid one (a password change, log out everywhere, a disabled account, a scope
         removed)? None when Redis has lost its revocation state (see `is_seeded`): rebuild
         it, then ask again."""
-        session, version, seeded = await self.redis.mget(
-            self.session_key(claims.sid), self.user_key(claims.sub), self._seeded
+        session, version, cut_off, seeded = await self.redis.mget(
+            self.session_key(claims.sid), self.user_key(claims.sub), self._not_before, self._seeded
         )
         if session is not None or (version is not None and claims.ver < int(version)):
+            return True
+        if cut_off is not None and claims.iat < int(cut_off):
             return True
         return False if seeded is not None else None
 
@@ -108,10 +125,15 @@ class RevocationStore:
         return bool(await self.redis.exists(self._seeded))
 
     async def restore(
-        self, sessions: list[tuple[str, int]], users: list[tuple[str, int, int]]
+        self,
+        sessions: list[tuple[str, int]],
+        users: list[tuple[str, int, int]],
+        not_before: int | None = None,
     ) -> None:
         """Write back revocations recorded in PostgreSQL, each with its remaining TTL."""
         async with self.redis.pipeline(transaction=False) as pipe:
+            if not_before is not None:
+                await self._raise_not_before(pipe, not_before)
             for sid, remaining in sessions:
                 pipe.set(self.session_key(sid), "1", ex=remaining)
             for user_id, version, remaining in users:

@@ -23,6 +23,7 @@ USER = "5a1b2c3d-0000-4000-8000-000000000001"
         Revocation((SID,)),
         Revocation((SID, "another-sid"), ((USER, 1_700_000_000),)),
         Revocation((), ((USER, 0), ("u2", 1_700_000_001))),
+        Revocation(not_before=1_800_000_000),
     ],
 )
 def test_round_trip(revocation: Revocation) -> None:
@@ -65,3 +66,11 @@ def test_acks_carry_the_id() -> None:
 
 def test_channels_follow_the_key_prefix() -> None:
     assert channels("p:") == ("p:revocations", "p:revocations:acks")
+
+
+def test_the_global_cut_off_of_revoke_all() -> None:
+    assert encode(Revocation(id="abc", not_before=1_800_000_000)) == "abc|g:1800000000"
+    assert Revocation(not_before=1)
+    # an older writer's message has none; the highest of two wins
+    assert decode(f"abc|s:{SID}").not_before is None
+    assert decode("abc|g:5,g:9,g:7").not_before == 9

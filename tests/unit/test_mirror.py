@@ -136,3 +136,13 @@ def test_pruning_drops_only_expired_entries(clock: Clock) -> None:
     assert mirror.check(fake_claims(9, sid="default")) is True
     assert mirror.check(fake_claims(10, sid="new")) is True
     assert mirror.check(fake_claims(11, sub="u-new", ver=4)) is True
+
+
+def test_revoke_all_refuses_every_token_issued_before_its_cut_off(clock: Clock) -> None:
+    mirror = RevocationMirror(ttl=660)
+    mirror.trust_until(clock.mono + 100)
+    mirror.set_not_before(2000)
+    assert mirror.check(fake_claims(1, iat=1999)) is True
+    assert mirror.check(fake_claims(2, iat=2000)) is False  # issued at the cut-off or later
+    mirror.set_not_before(1500)  # only ever rises
+    assert mirror.check(fake_claims(3, iat=1999)) is True
