@@ -247,11 +247,19 @@ async def page_active(
     )
 
 
+# Sessions that revoke-all ended before its cut-off need no mark of their own: the cut-off
+# refuses every token they issued (it lies past any host's clock at the time they ended).
+_NOT_UNDER_CUT_OFF = (
+    " AND NOT (revoked_reason = 'revoke_all'"
+    " AND EXISTS (SELECT 1 FROM global_cut_off c WHERE c.not_before > revoked_at))"
+)
+
+
 async def recently_revoked(db: Queryable, user_id: str, seconds: int) -> list[str]:
     """Sessions of the user ended in the last `seconds`: their access tokens may still live."""
     rows = await db.fetch(
         "SELECT id FROM sessions WHERE user_id = $1"
-        " AND revoked_at > now() - make_interval(secs => $2)",
+        " AND revoked_at > now() - make_interval(secs => $2)" + _NOT_UNDER_CUT_OFF,
         user_id,
         float(seconds),
     )
@@ -267,7 +275,8 @@ async def revoked_within(db: Queryable, seconds: int) -> list[tuple[str, int]]:
     """Sessions ended in the last `seconds`, each with the seconds its mark still matters."""
     rows = await db.fetch(
         "SELECT id, ceil(extract(epoch FROM revoked_at + make_interval(secs => $1) - now()))"
-        "::int AS remaining FROM sessions WHERE revoked_at > now() - make_interval(secs => $1)",
+        "::int AS remaining FROM sessions WHERE revoked_at > now() - make_interval(secs => $1)"
+        + _NOT_UNDER_CUT_OFF,
         float(seconds),
     )
     return [(str(row["id"]), int(row["remaining"])) for row in rows if row["remaining"] > 0]
