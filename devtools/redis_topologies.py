@@ -10,7 +10,9 @@ Each node is a `LocalRedis`, so the tests can stop, freeze and restart one of th
 
 from __future__ import annotations
 
+import random
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -42,6 +44,27 @@ def _cli(port: int, *args: str, timeout: float = 10.0) -> str:
     return result.stdout
 
 
+def cluster_port(taken: set[int]) -> int:
+    """A free port whose cluster bus port (10000 above it) is free too, and neither one among
+    the ports `taken` by the other nodes (added to it): a node needs both, below 55536."""
+    for _ in range(200):
+        port = random.randint(20000, 45000)  # noqa: S311 - choosing a port, not a secret
+        pair = {port, port + 10000}
+        if not pair & taken and all(_free(candidate) for candidate in pair):
+            taken |= pair
+            return port
+    raise ServerError("no free pair of ports for a Redis Cluster node")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _wait(ready: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
@@ -57,8 +80,10 @@ class LocalRedisCluster:
     """A Redis Cluster of `masters` masters (and `replicas` replicas per master)."""
 
     def __init__(self, masters: int = 3, replicas: int = 0):
+        taken: set[int] = set()
         self.nodes = [
             LocalRedis.throwaway(
+                cluster_port(taken),
                 args=[
                     "--cluster-enabled",
                     "yes",
@@ -66,7 +91,7 @@ class LocalRedisCluster:
                     "nodes.conf",
                     "--cluster-node-timeout",
                     "2000",
-                ]
+                ],
             )
             for _ in range(masters * (1 + replicas))
         ]
