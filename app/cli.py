@@ -79,9 +79,8 @@ async def list_keys(settings: Settings) -> list[str]:
     finally:
         await db.close()
     horizon = keyset.retire_horizon(settings)
-    order = {keys.KeyState.CURRENT: 0, keys.KeyState.NEXT: 1, keys.KeyState.RETIRED: 2}
     lines = []
-    for row in sorted(rows, key=lambda row: (order[row.state], -row.created_at)):
+    for row in sorted(rows, key=lambda row: (keys.STATE_ORDER[row.state], -row.created_at)):
         since = row.retired_at or row.activated_at or row.created_at
         until = f", accepted until {_when(row.retired_at + horizon)}" if row.retired_at else ""
         kid = row.kid or "(legacy: JWT_SECRET, tokens without kid)"

@@ -38,6 +38,10 @@ class KeyState(enum.Enum):
     RETIRED = "retired"
 
 
+# The order keys are shown in (JWKS, `keys list`): the signing key first.
+STATE_ORDER = {KeyState.CURRENT: 0, KeyState.NEXT: 1, KeyState.RETIRED: 2}
+
+
 class KeyDecryptionError(Exception):
     """A stored key does not decrypt with this JWT_SECRET (another deployment's, or altered)."""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from app.config import Settings
-from app.keys import LEGACY_KID, KeyFacts, KeyState, SigningKey
+from app.keys import LEGACY_KID, STATE_ORDER, KeyFacts, KeyState, SigningKey
 
 # Every worker reads the keys again this often: a rotation reaches every host within it.
 RELOAD_EVERY = 5.0
@@ -75,8 +75,7 @@ class KeySet(Generic[K]):
 
     def usable(self, now: float, horizon: int) -> list[K]:
         """Every key that verifies now, the `next` one included: current, next, retired."""
-        order = {KeyState.CURRENT: 0, KeyState.NEXT: 1, KeyState.RETIRED: 2}
-        keys = sorted(self.keys.values(), key=lambda key: (order[key.state], -key.created_at))
+        keys = sorted(self.keys.values(), key=lambda key: (STATE_ORDER[key.state], -key.created_at))
         return [key for key in keys if self.verifying(key.kid or None, now, horizon) is key]
 
 

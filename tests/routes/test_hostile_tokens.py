@@ -27,7 +27,7 @@ import pytest
 
 from app.config import ALGORITHMS
 from app.keys import SigningKey
-from tests.support import SECRET, Api, live_server
+from tests.support import SECRET, Api, live_server, reset_keys
 from tests.support.tokens import public_pem
 
 REALM = 'Bearer realm="api"'
@@ -125,11 +125,11 @@ class Login:
 
 
 @pytest.fixture
-async def api(request: pytest.FixtureRequest, make_api: Any, db: Any) -> AsyncIterator[Api]:
+async def api(request: pytest.FixtureRequest, make_api: Any) -> AsyncIterator[Api]:
     """An app signing with a fresh key of HS256, or of the algorithm the test is
     parametrized with (`indirect`)."""
     algorithm = getattr(request, "param", "HS256")
-    await db.execute("DELETE FROM signing_keys")
+    await reset_keys()
     api = make_api(jwt_algorithm=algorithm)
     await api.request("GET", "/health/live")  # its listeners run: keys created, loaded
     signer = api.app.ctx.keyring.keyset.current
