@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import re
 import subprocess
 import sys
@@ -447,3 +448,37 @@ async def test_a_revoked_key_stops_its_tokens_on_every_worker_at_once() -> None:
             assert await me(client, base, fresh["access_token"]) == 200
             code, _, err = await run_cli("keys", "revoke", "nope", env=support.server_env(**ES256))
             assert code != 0 and "no signing key" in err
+
+
+async def test_refreshes_racing_a_rotation_across_hosts_all_get_the_one_pair(
+    hosts: tuple[str, str],
+) -> None:
+    """In rounds with varied timing: 8 refreshes of one token, split over two hosts, race an
+    operator's rotation. The winner's pair is signed by whichever key was current for it; every
+    other answer carries that same pair of tokens byte for byte (signed again by the same key,
+    on a host whose current key is already another), and it works on both hosts. (Only
+    `expires_in` may differ: the contract counts it from the moment of each answer.)"""
+    first, second = hosts
+    rng = random.Random(11)
+    async with httpx.AsyncClient(timeout=10) as client:
+        for round_ in range(4):
+            tokens = await login(client, first, f"racer{round_}")
+
+            async def refresh(n: int, tokens: dict[str, str] = tokens) -> httpx.Response:
+                await asyncio.sleep(rng.uniform(0, 0.6))
+                return await client.post(
+                    f"{(first, second)[n % 2]}/auth/refresh",
+                    json={"refresh_token": tokens["refresh_token"]},
+                )
+
+            async def rotation() -> None:
+                await asyncio.sleep(rng.uniform(0, 0.4))
+                await rotate("--force", **ES256)
+
+            *answers, _ = await asyncio.gather(*(refresh(n) for n in range(8)), rotation())
+            assert [answer.status_code for answer in answers] == [200] * 8, round_
+            pairs = {(a.json()["access_token"], a.json()["refresh_token"]) for a in answers}
+            assert len(pairs) == 1, (round_, [jwt.get_unverified_header(p[0]) for p in pairs])
+            pair = answers[0].json()
+            for base in (first, second):
+                assert await me(client, base, pair["access_token"]) == 200
