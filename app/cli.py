@@ -28,6 +28,7 @@ from app.key_lifecycle import (
 )
 from app.maintenance import Purged, purge_now
 from app.migrate import create_database, migrate
+from app.redis import describe
 from app.revocation import standalone_revocations
 from app.scopes import ADMIN_SCOPE, DEFAULT_SCOPE, check_syntax
 from app.stores import cut_offs
@@ -250,8 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, keys.KeyDecryptionError) as error:  # a broken install or secret
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except redis.exceptions.RedisError as error:
-        print(f"error: Redis at {urlsplit(settings.redis_url).netloc}: {error}", file=sys.stderr)
+    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as error:
+        print(f"error: {describe(settings)}: {error}", file=sys.stderr)
         return 1
     return 0
 

@@ -74,6 +74,19 @@ def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ..
     return value
 
 
+def _addresses(env: Mapping[str, str], name: str) -> tuple[tuple[str, int], ...]:
+    """`host:port,host:port,...` (an IPv6 host in brackets: `[::1]:7000`)."""
+    raw = env.get(name, "").strip()
+    found = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        host, sep, port = item.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{name} must be host:port,host:port,...; got {item!r}")
+        found.append((host, int(port)))
+    return tuple(found)
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -101,6 +114,12 @@ class Settings:
     database_url: str = "postgresql://postgres@127.0.0.1:5432/jwt_refresh"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_key_prefix: str = "jwt-refresh-api:"
+    # A Redis Cluster (its nodes) or a Sentinel set-up (its Sentinels and the master's name):
+    # either one wins over redis_url. Revocation writes wait for this many replicas.
+    redis_cluster_nodes: tuple[tuple[str, int], ...] = ()
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_master: str | None = None
+    redis_wait_replicas: int = 0
     jwt_algorithm: str = "HS256"
     jwt_issuer: str = "jwt-refresh-api"
     jwt_audience: str = "jwt-refresh-api"
@@ -151,6 +170,15 @@ class Settings:
             database_url=_url(env, "DATABASE_URL", cls.database_url, ("postgresql", "postgres")),
             redis_url=_url(env, "REDIS_URL", cls.redis_url, ("redis", "rediss", "unix")),
             redis_key_prefix=env.get("REDIS_KEY_PREFIX", cls.redis_key_prefix),
+            redis_cluster_nodes=_addresses(env, "REDIS_CLUSTER_NODES"),
+            redis_sentinels=_addresses(env, "REDIS_SENTINELS"),
+            redis_sentinel_master=env.get("REDIS_SENTINEL_MASTER", "").strip() or None,
+            redis_wait_replicas=_int(
+                env,
+                "REDIS_WAIT_REPLICAS",
+                1 if env.get("REDIS_SENTINELS", "").strip() else 0,
+                0,
+            ),
             jwt_algorithm=algorithm,
             jwt_issuer=env.get("JWT_ISSUER", "").strip() or cls.jwt_issuer,
             jwt_audience=env.get("JWT_AUDIENCE", "").strip() or cls.jwt_audience,
@@ -174,6 +202,17 @@ class Settings:
             port=_int(env, "PORT", cls.port, 0),
             workers=_int(env, "WORKERS", cls.workers),
         )
+        if settings.redis_cluster_nodes and settings.redis_sentinels:
+            raise ConfigError("set REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both")
+        if settings.redis_sentinels and not settings.redis_sentinel_master:
+            raise ConfigError("REDIS_SENTINELS needs REDIS_SENTINEL_MASTER, the master's name")
+        if settings.redis_sentinel_master and not settings.redis_sentinels:
+            raise ConfigError("REDIS_SENTINEL_MASTER needs REDIS_SENTINELS (host:port,...)")
+        if settings.redis_cluster_nodes and settings.redis_wait_replicas:
+            raise ConfigError(
+                "REDIS_WAIT_REPLICAS is for one Redis or Sentinel; a cluster's masters are"
+                " not waited for"
+            )
         if settings.refresh_token_ttl > settings.session_max_age:
             raise ConfigError("REFRESH_TOKEN_TTL must not be longer than SESSION_MAX_AGE")
         if settings.jwks_max_age > settings.key_rotation_interval:

@@ -199,6 +199,12 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.BusyLoadingError,
     redis.exceptions.ReadOnlyError,
     redis.exceptions.OutOfMemoryError,  # a full Redis (noeviction): nothing was written
+    # a Redis Cluster failing over or resharding: its slot has no master for now
+    redis.exceptions.ClusterError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.MovedError,
 )
 
 _SANIC_CODES: dict[int, type[ApiError]] = {

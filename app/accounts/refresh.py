@@ -19,7 +19,7 @@ from app.observability import count
 from app.origin import ClientInfo
 from app.scopes import resolve_scope
 from app.stores import sessions as session_rows
-from app.stores.refresh_marks import UsedMarks
+from app.stores.refresh_marks import UsedMarks, lifetime
 from app.tokens import RefreshClaims, TokenError, Tokens
 
 log = logging.getLogger("app.accounts")
@@ -68,7 +68,8 @@ class Refresh:
             narrowed = resolve_scope(scope, granted or "")
         now = int(time.time())
         successor = self.tokens.successor_jti(claims.jti)
-        if await self.marks.mark(claims.jti, claims.exp - now, time.time()) is not None:
+        mark_for = lifetime(claims.exp - now, self.settings.refresh_reuse_grace)
+        if await self.marks.mark(claims.jti, mark_for, time.time()) is not None:
             settled = await self._settled(claims, successor, now, client)
             if settled is not None:
                 return settled

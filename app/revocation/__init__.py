@@ -1,8 +1,8 @@
 """Revoking access tokens before they expire, on every worker at once.
 
 `Revocations` is this worker's view of the state: it answers "is this token revoked?" from
-the in-process copy while that is trusted, else from Redis (rebuilding Redis first if it lost
-its data), and it publishes revocations and waits until every worker has applied them.
+the in-process copy while that is trusted, else from Redis (rebuilding the shards Redis lost
+first), and it publishes revocations and waits until every live worker has applied them.
 `setup_revocation(app)` builds it per worker and starts and stops its feed.
 """
 
@@ -11,17 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from redis.asyncio import Redis
 from sanic import Sanic
 
 from app.config import Settings
 from app.db import Queryable
 from app.errors import ServiceUnavailable
 from app.observability import count
-from app.redis import open_redis
+from app.redis import RedisClient, open_redis
 from app.revocation.feed import ACK_TIMEOUT, RevocationFeed
 from app.revocation.messages import Revocation
 from app.revocation.mirror import RevocationMirror
@@ -89,39 +89,48 @@ class Revocations:
             count("revocations", "user")
         if not_before is not None:
             count("revocations", "all")
+        started = time.monotonic()
         async with self.feed.acknowledged(revocation.id) as acks:
+            # Told first, stored second, both before the answer: a worker that trusts its
+            # copy has it from the message, one that asks Redis finds the marks. If either
+            # step fails the caller answers 503, and its retry (or the user's next login)
+            # publishes what Redis does not hold (`unmarked`).
             try:
-                receivers = await self.store.publish(revocation)
+                expected = await self.feed.announce(revocation)
+                await self.store.write(
+                    self.store.entries(revocation.sessions, revocation.users, not_before)
+                )
             except Exception:
-                count("revocation_publishes", "failed")  # nothing stored: the caller's 503
+                count("revocation_publishes", "failed")
                 raise
-            if receivers and await acks.wait(receivers, ACK_TIMEOUT):
+            left = ACK_TIMEOUT - (time.monotonic() - started)
+            if expected and await acks.wait(expected, left):
                 count("revocation_publishes", "acknowledged")
-            elif not receivers:  # not even this worker's own subscription is listening
-                count("revocation_publishes", "unacknowledged")
             else:
                 count("revocation_publishes", "unacknowledged")
-                # Some worker did not answer (or our own subscription is down, so its acks
-                # can't reach us): by now every such worker asks Redis instead of its copy.
-                log.warning(
-                    "revocation %s: %d of %d workers acknowledged within %.2f s",
-                    revocation.id,
-                    acks.received,
-                    receivers,
-                    ACK_TIMEOUT,
-                )
+                if expected:
+                    # Some worker did not answer (or our own subscription is down, so its
+                    # acks can't reach us): by now every such worker asks Redis instead.
+                    log.warning(
+                        "revocation %s: %d of %d live workers acknowledged within %.2f s",
+                        revocation.id,
+                        len(acks.workers & expected),
+                        len(expected),
+                        ACK_TIMEOUT,
+                    )
 
 
-def build_revocations(settings: Settings, redis: Redis, db: Queryable) -> Revocations:
+def build_revocations(settings: Settings, redis: RedisClient, db: Queryable) -> Revocations:
     store = RevocationStore(
         redis,
         prefix=settings.redis_key_prefix,
         access_ttl=settings.access_token_ttl,
         clock_skew=settings.clock_skew,
+        wait_replicas=settings.redis_wait_replicas,
     )
     mirror = RevocationMirror(store.revoked_ttl)
     rebuild = Rebuilder(db, store)
-    feed = RevocationFeed(settings.redis_url, store, mirror, rebuild)
+    feed = RevocationFeed(settings, store, mirror, rebuild)
     return Revocations(store, mirror, feed, rebuild)
 
 
@@ -134,7 +143,7 @@ async def open_revocations(app: Sanic[Any, Any]) -> None:
 async def standalone_revocations(settings: Settings, db: Queryable) -> AsyncIterator[Revocations]:
     """Revocations for a process that is no worker (the command line): its feed follows the
     workers' until it is done, so that what it revokes is acknowledged like a worker's."""
-    redis = open_redis(settings.redis_url, max_connections=4)
+    redis = open_redis(settings, max_connections=4)
     revocations = build_revocations(settings, redis, db)
     revocations.feed.start()
     try:

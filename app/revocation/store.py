@@ -1,28 +1,66 @@
 """Redis state of revoked access tokens: revoked sessions, each user's lowest valid token
-version, and the marker that says Redis holds the whole state.
+version, the global cut-off of revoke-all, and, per shard, the marker that says the shard
+holds its whole state.
+
+The state is split into SHARDS shards, each under one hash tag (`{<prefix>rv<n>}`), so that in
+a Redis Cluster a shard lives in one slot and every step on it is one slot's: a session's mark
+lives in the shard of its sid, a user's lowest version in the shard of the user id, and every
+shard holds its own copy of the global cut-off and its own marker. A node that loses its data
+(a restart without persistence, a flush) loses the markers of exactly its shards: each shard's
+loss is noticed, and rebuilt, by itself.
 
 Every key is named by a `sid` or user id, never by a token, and carries a TTL no longer than
-the tokens it speaks of can live, so the state never grows without bound. The one exception
-is the marker (see `is_seeded`).
+the tokens it speaks of can live; only the markers have none. Next to the point keys that
+`is_revoked` reads, each shard keeps an index of what it holds, by BUCKET of expiry: a string
+of hex fingerprints (app/revocation/mirror.py), appended to and expiring with its bucket, so
+that a worker loads its copy with a few GETs per shard, in proportion to the revocations and
+never by scanning the keyspace.
 """
 
 from __future__ import annotations
 
+import array
+import sys
 import time
-from collections.abc import AsyncIterator
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
-from app.revocation import messages
+from app.errors import ServiceUnavailable
+from app.redis import RedisClient
+from app.revocation.mirror import BUCKET, bucket_of, fingerprint
 from app.tokens import AccessClaims
 
-# A user's lowest valid version only ever rises, whatever order two cut-offs arrive in: one
-# key, read and written in one script.
-_RAISE = """
-local current = redis.call('GET', KEYS[1])
-if not current or tonumber(current) < tonumber(ARGV[1]) then
-    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+SHARDS = 16  # fixed: the shard of an id must be the same in every release and every worker
+CHUNK = 500  # entries per script call
+
+# Write entries into one shard, all or nothing. KEYS[1] is the shard's marker, then two keys
+# per entry: the point key and its bucket's index. ARGV[1] '1' sets the marker at the end (a
+# rebuild's last chunk); then five per entry: kind ('s' a session mark, 'v' a value that only
+# rises), value, TTL in seconds, the index record ('' for none), the index's expiry (epoch).
+_WRITE = """
+for i = 1, (#KEYS - 1) / 2 do
+    local key, index = KEYS[2 * i], KEYS[2 * i + 1]
+    local at = 5 * i - 3
+    local kind, value, ttl, record = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
+    if kind == 's' then
+        redis.call('SET', key, '1', 'EX', ttl)
+    else
+        local current = redis.call('GET', key)
+        if not current or tonumber(current) < tonumber(value) then
+            redis.call('SET', key, value, 'EX', ttl)
+        end
+    end
+    if record ~= '' then
+        redis.call('APPEND', index, record)
+        redis.call('EXPIREAT', index, ARGV[at + 4])
+    end
+end
+if ARGV[1] == '1' then
+    redis.call('SET', KEYS[1], '1')
 end
 return 1
 """
@@ -34,52 +72,165 @@ def revoked_ttl(access_ttl: int, clock_skew: int) -> int:
     return access_ttl + clock_skew
 
 
+def shard_of(ident: str) -> int:
+    return zlib.crc32(ident.encode()) % SHARDS
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One thing to write: a revoked session, a user's lowest version, or the cut-off."""
+
+    kind: str  # "s", "u" or "g"
+    ident: str  # sid, user id; "" for the cut-off
+    value: int  # 1, the version, the cut-off's epoch
+    ttl: int
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What one shard's index holds, for a worker's copy."""
+
+    whole: bool
+    not_before: int
+    sessions: dict[int, array.array[int]]  # bucket -> fingerprints
+    versions: dict[int, list[tuple[int, int]]]  # bucket -> (user fingerprint, version)
+
+
+class ReplicationError(ServiceUnavailable):
+    """Redis did not confirm a revocation's write on enough replicas: a failover could lose
+    it (the caller answers 503; a retry writes it again)."""
+
+
 class RevocationStore:
-    def __init__(self, redis: Redis, *, prefix: str, access_ttl: int, clock_skew: int):
+    def __init__(
+        self,
+        redis: RedisClient,
+        *,
+        prefix: str,
+        access_ttl: int,
+        clock_skew: int,
+        wait_replicas: int = 0,
+    ):
         self.redis = redis
-        self._session = f"{prefix}revoked:sid:"
-        self._version = f"{prefix}version:user:"
-        # Named anew with the token versions: a Redis of an older release is rebuilt once.
-        self._seeded = f"{prefix}revocations:whole"
-        self._not_before = f"{prefix}revocations:not-before"
-        self.events, self.acks = messages.channels(prefix)
+        self.prefix = prefix
         self.revoked_ttl = revoked_ttl(access_ttl, clock_skew)
-        self._raise = redis.register_script(_RAISE)
+        self.wait_replicas = wait_replicas
+        self.cluster = isinstance(redis, RedisCluster)
+
+    # -- key names ------------------------------------------------------------------------
+
+    def shard(self, n: int) -> str:
+        return f"{self.prefix}rv{{{n}}}:"
 
     def session_key(self, sid: str) -> str:
-        return self._session + sid
+        return f"{self.shard(shard_of(sid))}s:{sid}"
 
     def user_key(self, user_id: str) -> str:
-        return self._version + user_id
+        return f"{self.shard(shard_of(user_id))}u:{user_id}"
 
-    async def publish(self, revocation: messages.Revocation) -> int:
-        """Store a revocation and publish it, all or nothing (MULTI): a stored mark means the
-        workers were told. How many subscribers got it."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for sid in revocation.sessions:
-                pipe.set(self.session_key(sid), "1", ex=self.revoked_ttl)
-            for user_id, version in revocation.users:
-                await self._raise(
-                    keys=[self.user_key(user_id)], args=[version, self.revoked_ttl], client=pipe
-                )
-            if revocation.not_before is not None:
-                await self._raise_not_before(pipe, revocation.not_before)
-            pipe.publish(self.events, messages.encode(revocation))
-            receivers: int = (await pipe.execute())[-1]
-        return receivers
+    def not_before_key(self, n: int) -> str:
+        return f"{self.shard(n)}not-before"
 
-    async def _raise_not_before(self, pipe: Any, epoch: int) -> None:
-        """The global cut-off only rises; kept while a token issued before it may live."""
-        ttl = max(1, epoch - int(time.time()) + self.revoked_ttl)
-        await self._raise(keys=[self._not_before], args=[epoch, ttl], client=pipe)
+    def marker_key(self, n: int) -> str:
+        return f"{self.shard(n)}whole"
 
-    async def not_before(self) -> int:
-        """The global cut-off (0: none)."""
-        value = await self.redis.get(self._not_before)
-        return int(value) if value is not None else 0
+    def index_key(self, n: int, kind: str, bucket: int) -> str:
+        return f"{self.shard(n)}ix{kind}:{bucket}"
 
-    async def acknowledge(self, revocation_id: str) -> None:
-        await self.redis.publish(self.acks, messages.encode_ack(revocation_id))
+    # -- writing --------------------------------------------------------------------------
+
+    def entries(
+        self,
+        sessions: Iterable[str] = (),
+        users: Iterable[tuple[str, int]] = (),
+        not_before: int | None = None,
+    ) -> list[Entry]:
+        """The entries of one revocation, each for a revocation's lifetime."""
+        found = [Entry("s", sid, 1, self.revoked_ttl) for sid in sessions]
+        found += [Entry("u", user, version, self.revoked_ttl) for user, version in users]
+        if not_before is not None:
+            found.append(Entry("g", "", not_before, self.cut_off_ttl(not_before)))
+        return found
+
+    def cut_off_ttl(self, epoch: int) -> int:
+        """The global cut-off is kept while a token issued before it may live."""
+        return max(1, epoch - int(time.time()) + self.revoked_ttl)
+
+    async def write(
+        self, entries: list[Entry], *, whole: Iterable[int] = (), only: set[int] | None = None
+    ) -> None:
+        """Write entries, each shard's in one script (atomic in its slot), only into the
+        shards `only` when given; the shards in `whole` get their marker after their entries
+        (a rebuild). With wait_replicas, wait until that many replicas have every write, or
+        raise ReplicationError."""
+        by_shard: dict[int, list[Entry]] = {n: [] for n in whole}
+        for entry in entries:
+            shards = range(SHARDS) if entry.kind == "g" else (shard_of(entry.ident),)
+            for n in shards:
+                if only is None or n in only:
+                    by_shard.setdefault(n, []).append(entry)
+        if not by_shard:
+            return
+        now = time.time()
+        marked = set(whole)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for n, shard_entries in by_shard.items():
+                chunks = [shard_entries[i : i + CHUNK] for i in range(0, len(shard_entries), CHUNK)]
+                for i, chunk in enumerate(chunks or [[]]):
+                    last = i == max(len(chunks), 1) - 1
+                    self._queue(pipe, n, chunk, now, mark=last and n in marked)
+            if self.wait_replicas and not self.cluster:
+                pipe.execute_command("WAIT", self.wait_replicas, 1000)
+            replies = await pipe.execute()
+        if self.wait_replicas and not self.cluster and int(replies[-1]) < self.wait_replicas:
+            raise ReplicationError(
+                f"{replies[-1]} of {self.wait_replicas} Redis replicas confirmed the revocation"
+            )
+
+    def _queue(self, pipe: Any, n: int, entries: list[Entry], now: float, *, mark: bool) -> None:
+        keys = [self.marker_key(n)]
+        args: list[str | int] = ["1" if mark else "0"]
+        for entry in entries:
+            forget_at = now + entry.ttl
+            bucket = bucket_of(forget_at)
+            if entry.kind == "s":
+                keys += [self.session_key(entry.ident), self.index_key(n, "s", bucket)]
+                record = f"{fingerprint(entry.ident):016x}"
+            elif entry.kind == "u":
+                keys += [self.user_key(entry.ident), self.index_key(n, "u", bucket)]
+                record = f"{fingerprint(entry.ident):016x}{entry.value:016x}"
+            else:
+                keys += [self.not_before_key(n), self.not_before_key(n)]
+                record = ""
+            kind = "s" if entry.kind == "s" else "v"
+            args += [kind, entry.value, max(1, entry.ttl), record, bucket * BUCKET + 1]
+        pipe.eval(_WRITE, len(keys), *keys, *args)
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def is_revoked(self, claims: AccessClaims) -> bool | None:
+        """Is the token's session revoked, its version below its user's lowest valid one (a
+        password change, log out everywhere, a disabled account, a scope removed), or was it
+        issued before the global cut-off? One round trip, one read per shard involved (a
+        cluster serves them in parallel). None when a shard involved lost its state (see
+        `whole`): rebuild it, then ask again."""
+        session_shard, user_shard = shard_of(claims.sid), shard_of(claims.sub)
+        user_keys = [self.user_key(claims.sub), self.not_before_key(user_shard)]
+        if session_shard == user_shard:
+            session, version, cut_off, whole = await self.redis.mget(
+                self.session_key(claims.sid), *user_keys, self.marker_key(user_shard)
+            )
+            whole_too = whole
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.mget(self.session_key(claims.sid), self.marker_key(session_shard))
+                pipe.mget(*user_keys, self.marker_key(user_shard))
+                (session, whole), (version, cut_off, whole_too) = await pipe.execute()
+        if session is not None or (version is not None and claims.ver < int(version)):
+            return True
+        if cut_off is not None and claims.iat < int(cut_off):
+            return True
+        return False if whole is not None and whole_too is not None else None
 
     async def unmarked(self, sids: list[str]) -> list[str]:
         """The sessions among `sids` whose revocation Redis does not hold."""
@@ -91,54 +242,67 @@ class RevocationStore:
             marked = await pipe.execute()
         return [sid for sid, present in zip(sids, marked, strict=True) if not present]
 
-    async def is_revoked(self, claims: AccessClaims) -> bool | None:
-        """One round trip: is the token's session revoked, or its version below its user's
-        lowest valid one (a password change, log out everywhere, a disabled account, a scope
-        removed)? None when Redis has lost its revocation state (see `is_seeded`): rebuild
-        it, then ask again."""
-        session, version, cut_off, seeded = await self.redis.mget(
-            self.session_key(claims.sid), self.user_key(claims.sub), self._not_before, self._seeded
-        )
-        if session is not None or (version is not None and claims.ver < int(version)):
-            return True
-        if cut_off is not None and claims.iat < int(cut_off):
-            return True
-        return False if seeded is not None else None
+    async def not_before(self) -> int:
+        """The global cut-off (0: none), as the first shard holds it."""
+        value = await self.redis.get(self.not_before_key(0))
+        return int(value) if value is not None else 0
 
-    # -- the whole state: loading a worker's copy, rebuilding after a loss ---------------
-
-    async def revoked_sessions(self) -> AsyncIterator[str]:
-        async for key in self.redis.scan_iter(match=self.session_key("*"), count=1000):
-            yield key.rsplit(":", 1)[1]
-
-    async def lowest_versions(self) -> AsyncIterator[tuple[str, int]]:
-        keys = [k async for k in self.redis.scan_iter(match=self.user_key("*"), count=1000)]
-        for start in range(0, len(keys), 1000):
-            chunk = keys[start : start + 1000]
-            for key, value in zip(chunk, await self.redis.mget(chunk), strict=True):
-                if value is not None:
-                    yield key.rsplit(":", 1)[1], int(value)
-
-    async def is_seeded(self) -> bool:
-        """False when Redis has lost (or never had) the revocation state: a restart without
-        persistence, a flush. The marker key has no TTL, so it goes exactly when data does."""
-        return bool(await self.redis.exists(self._seeded))
-
-    async def restore(
-        self,
-        sessions: list[tuple[str, int]],
-        users: list[tuple[str, int, int]],
-        not_before: int | None = None,
-    ) -> None:
-        """Write back revocations recorded in PostgreSQL, each with its remaining TTL."""
+    async def missing(self) -> list[int]:
+        """The shards that lost (or never had) their state."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            if not_before is not None:
-                await self._raise_not_before(pipe, not_before)
-            for sid, remaining in sessions:
-                pipe.set(self.session_key(sid), "1", ex=remaining)
-            for user_id, version, remaining in users:
-                await self._raise(
-                    keys=[self.user_key(user_id)], args=[version, remaining], client=pipe
-                )
-            pipe.set(self._seeded, "1")
-            await pipe.execute()
+            for n in range(SHARDS):
+                pipe.exists(self.marker_key(n))
+            present = await pipe.execute()
+        return [n for n, there in enumerate(present) if not there]
+
+    async def snapshots(self) -> list[Snapshot]:
+        """Every shard's index: what a worker's copy is loaded from (a few GETs per shard,
+        whatever else Redis holds)."""
+        now = time.time()
+        buckets = range(bucket_of(now), bucket_of(now + self.revoked_ttl) + 1)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for n in range(SHARDS):
+                pipe.exists(self.marker_key(n))
+                pipe.get(self.not_before_key(n))
+                for bucket in buckets:
+                    pipe.get(self.index_key(n, "s", bucket))
+                    pipe.get(self.index_key(n, "u", bucket))
+            replies = iter(await pipe.execute())
+        found = []
+        for _ in range(SHARDS):
+            whole, cut_off = next(replies), next(replies)
+            snapshot = Snapshot(bool(whole), int(cut_off or 0), {}, {})
+            for bucket in buckets:
+                sessions, versions = next(replies), next(replies)
+                if sessions:
+                    snapshot.sessions[bucket] = _fingerprints(sessions)
+                if versions:
+                    snapshot.versions[bucket] = _versions(versions)
+            found.append(snapshot)
+        return found
+
+    async def lock_rebuild(self, n: int, seconds: int = 30) -> bool:
+        """One rebuilder per shard across every worker of every host."""
+        return bool(await self.redis.set(f"{self.shard(n)}rebuilding", "1", nx=True, ex=seconds))
+
+    async def unlock_rebuild(self, n: int) -> None:
+        await self.redis.delete(f"{self.shard(n)}rebuilding")
+
+
+def _numbers(blob: str, width: int) -> array.array[int]:
+    """The 64-bit numbers of a hex index (records of `width` hex digits; a torn tail, which
+    a write never leaves, is ignored): decoded in C, not one by one."""
+    raw = bytes.fromhex(blob[: len(blob) - len(blob) % width])
+    numbers = array.array("Q", raw)
+    if sys.byteorder == "little":
+        numbers.byteswap()
+    return numbers
+
+
+def _fingerprints(blob: str) -> array.array[int]:
+    return _numbers(blob, 16)
+
+
+def _versions(blob: str) -> list[tuple[int, int]]:
+    numbers = _numbers(blob, 32)
+    return list(zip(numbers[0::2], numbers[1::2], strict=True))

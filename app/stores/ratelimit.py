@@ -1,17 +1,32 @@
 """Redis counters of the login limiter and the registration limiter (policy: app/limits.py).
 
 Each counter is one key, incremented with its fixed window set only by its first increment
-(`EXPIRE NX`) in one MULTI, so concurrent attempts each see their own count.
+(`EXPIRE NX`) in one script on that key alone, so concurrent attempts each see their own count
+and no counter is ever left without its window. Every step touches one key, so the counters of
+one attempt may live on different nodes of a Redis Cluster (the pipelines are split per node).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from app.limits import Count, Limits, address_group, first_refusal, login_wait, registration_wait
 from app.policy import username_key
+from app.redis import RedisClient
+
+# One fixed-window counter: its value and the seconds left in its window.
+_COUNT = """
+local value = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1], 'NX')
+return {value, redis.call('TTL', KEYS[1])}
+"""
+
+# A member added to a set that lives `ARGV[2]` seconds from its last addition.
+_REMEMBER = """
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
 
 # Take an attempt back on success: never below zero, never a key without its window (a key
 # that expired meanwhile stays gone: a success can't hand out a budget of its own).
@@ -31,11 +46,10 @@ class Attempt:
 
 
 class LoginLimiter:
-    def __init__(self, redis: Redis, *, prefix: str, limits: Limits | None = None):
+    def __init__(self, redis: RedisClient, *, prefix: str, limits: Limits | None = None):
         self.redis = redis
         self.limits = limits or Limits()
         self._prefix = prefix
-        self._take_back = redis.register_script(_TAKE_BACK)
 
     def _keys(self, username: str, address: str | None) -> dict[str, str]:
         account, group = username_key(username), address_group(address)
@@ -55,16 +69,16 @@ class LoginLimiter:
         keys = self._keys(username, address)
         window = self.limits.window
         counted = ["pair", "account"] if authenticated else ["pair", "address", "account"]
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             for name in counted:
-                pipe.incr(keys[name])
-                pipe.expire(keys[name], window, nx=True)  # the window never slides
-                pipe.ttl(keys[name])
+                pipe.eval(_COUNT, 1, keys[name], window)  # the window never slides
             pipe.sismember(keys["known"], keys["group"])
             pipe.get(keys["successes"])
             pipe.ttl(keys["successes"])
             replies = await pipe.execute()
-        counts = {name: Count(replies[3 * i], replies[3 * i + 2]) for i, name in enumerate(counted)}
+        counts = {
+            name: Count(int(replies[i][0]), int(replies[i][1])) for i, name in enumerate(counted)
+        }
         successes = Count(int(replies[-2] or 0), replies[-1])
         wait = login_wait(
             self.limits,
@@ -87,20 +101,18 @@ class LoginLimiter:
         counts take this attempt back, the success is counted, and the address is one the
         account is known from."""
         keys = self._keys(username, address)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.delete(keys["pair"])
             for name in ("account",) if authenticated else ("address", "account"):
-                await self._take_back(keys=[keys[name]], client=pipe)
+                pipe.eval(_TAKE_BACK, 1, keys[name])
             if not authenticated:
-                pipe.incr(keys["successes"])
-                pipe.expire(keys["successes"], self.limits.success_window, nx=True)
-                pipe.sadd(keys["known"], keys["group"])
-                pipe.expire(keys["known"], self.limits.known_for)
+                pipe.eval(_COUNT, 1, keys["successes"], self.limits.success_window)
+                pipe.eval(_REMEMBER, 1, keys["known"], keys["group"], self.limits.known_for)
             await pipe.execute()
 
 
 class RegistrationLimiter:
-    def __init__(self, redis: Redis, *, prefix: str, limits: Limits | None = None):
+    def __init__(self, redis: RedisClient, *, prefix: str, limits: Limits | None = None):
         self.redis = redis
         self.limits = limits or Limits()
         self._prefix = f"{prefix}register:address:"
@@ -108,9 +120,5 @@ class RegistrationLimiter:
     async def attempt(self, address: str | None) -> int:
         """Count a registration; seconds to wait before trying again, 0 when it may go ahead."""
         key = self._prefix + address_group(address)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, self.limits.registration_window, nx=True)
-            pipe.ttl(key)
-            value, _, ttl = await pipe.execute()
-        return registration_wait(self.limits, Count(value, ttl))
+        value, ttl = await self.redis.eval(_COUNT, 1, key, self.limits.registration_window)
+        return registration_wait(self.limits, Count(int(value), int(ttl)))

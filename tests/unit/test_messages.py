@@ -24,6 +24,7 @@ USER = "5a1b2c3d-0000-4000-8000-000000000001"
         Revocation((SID, "another-sid"), ((USER, 1_700_000_000),)),
         Revocation((), ((USER, 0), ("u2", 1_700_000_001))),
         Revocation(not_before=1_800_000_000),
+        Revocation((SID,), asker="worker-1"),
     ],
 )
 def test_round_trip(revocation: Revocation) -> None:
@@ -31,8 +32,8 @@ def test_round_trip(revocation: Revocation) -> None:
 
 
 def test_the_wire_format() -> None:
-    revocation = Revocation((SID,), ((USER, 17),), id="abc")
-    assert encode(revocation) == f"abc|s:{SID},u:{USER}:17"
+    revocation = Revocation((SID,), ((USER, 17),), id="abc", asker="w1")
+    assert encode(revocation) == f"abc|s:{SID},u:{USER}:17|w1"
 
 
 def test_each_revocation_gets_its_own_id() -> None:
@@ -60,16 +61,24 @@ def test_a_malformed_time_is_a_value_error() -> None:
         decode(f"abc|u:{USER}:soon")
 
 
-def test_acks_carry_the_id() -> None:
-    assert decode_ack(encode_ack("abc")) == "abc"
+def test_acks_carry_the_id_and_the_worker() -> None:
+    assert decode_ack(encode_ack("abc", "w7")) == ("abc", "w7")
 
 
-def test_channels_follow_the_key_prefix() -> None:
-    assert channels("p:") == ("p:revocations", "p:revocations:acks")
+def test_channels_follow_the_key_prefix_in_one_hash_slot() -> None:
+    feed = channels("p:")
+    names = [feed.events, feed.workers, feed.beat("w1"), feed.ack("w1")]
+    assert names == [
+        "{p:feed}:revocations",
+        "{p:feed}:workers",
+        "{p:feed}:beat:w1",
+        "{p:feed}:ack:w1",
+    ]
+    assert {name.partition("}")[0] for name in names} == {"{p:feed"}  # one hash tag
 
 
 def test_the_global_cut_off_of_revoke_all() -> None:
-    assert encode(Revocation(id="abc", not_before=1_800_000_000)) == "abc|g:1800000000"
+    assert encode(Revocation(id="abc", not_before=1_800_000_000)) == "abc|g:1800000000|"
     assert Revocation(not_before=1)
     # an older writer's message has none; the highest of two wins
     assert decode(f"abc|s:{SID}").not_before is None

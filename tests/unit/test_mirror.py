@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.revocation import mirror as mirror_module
-from app.revocation.mirror import RevocationMirror
+from app.revocation.mirror import BUCKET, RevocationMirror, fingerprint
 from tests.support.tokens import fake_claims
 
 # -- RevocationMirror (pure; a fake clock for app.revocation.mirror only) ----------------------
@@ -128,9 +128,13 @@ def test_pruning_drops_only_expired_entries(clock: Clock) -> None:
     assert mirror.check(fake_claims(5, sub="u-short", ver=0)) is False
     assert mirror.check(fake_claims(6, sub="u-long", ver=0)) is True
 
-    clock.advance(70)  # 101 s in: "long" entries are past their time too
+    clock.advance(70)  # 101 s in: "long" entries are past their time, still in their bucket
     mirror.set_lowest_version("u-new", 5)
-    assert len(mirror) == 3
+    assert len(mirror) == 5
+    assert mirror.check(fake_claims(7, sid="long")) is True  # never forgotten early
+    clock.advance(BUCKET)  # their bucket is over: forgotten at most BUCKET late
+    mirror.set_lowest_version("u-new", 5)
+    assert len(mirror) == 4  # default, new, and u-new twice (in two buckets)
     assert mirror.check(fake_claims(7, sid="long")) is False
     assert mirror.check(fake_claims(8, sub="u-long", ver=0)) is False
     assert mirror.check(fake_claims(9, sid="default")) is True
@@ -146,3 +150,26 @@ def test_revoke_all_refuses_every_token_issued_before_its_cut_off(clock: Clock) 
     assert mirror.check(fake_claims(2, iat=2000)) is False  # issued at the cut-off or later
     mirror.set_not_before(1500)  # only ever rises
     assert mirror.check(fake_claims(3, iat=1999)) is True
+
+
+def test_entries_are_60_bit_fingerprints_stable_across_processes() -> None:
+    # the form Redis's index holds, written by one worker and read by every other
+    assert fingerprint("sid-1") == fingerprint("sid-1") < 2**60
+    assert fingerprint("sid-1") != fingerprint("sid-2")
+    assert (
+        fingerprint("abc")
+        == int.from_bytes(__import__("hashlib").blake2b(b"abc", digest_size=8).digest(), "big") >> 4
+    )
+
+
+def test_bulk_loaded_buckets_answer_like_single_entries(clock: Clock) -> None:
+    mirror = RevocationMirror(ttl=660)
+    mirror.trust_until(clock.mono + 100)
+    bucket = int(clock.wall // BUCKET) + 5
+    mirror.add_sessions(bucket, [fingerprint(f"sid-{n}") for n in range(1000)])
+    mirror.add_versions(bucket, [(fingerprint("u1"), 3), (fingerprint("u1"), 2)])
+    assert len(mirror) == 1001
+    assert mirror.check(fake_claims(1, sid="sid-999")) is True
+    assert mirror.check(fake_claims(2, sid="sid-1000", sub="u2")) is False
+    assert mirror.check(fake_claims(3, sid="x", sub="u1", ver=2)) is True  # the highest holds
+    assert mirror.check(fake_claims(4, sid="x", sub="u1", ver=3)) is False
