@@ -91,18 +91,27 @@ class Revocations:
             count("revocations", "all")
         started = time.monotonic()
         async with self.feed.acknowledged(revocation.id) as acks:
-            # Told first, stored second, both before the answer: a worker that trusts its
-            # copy has it from the message, one that asks Redis finds the marks. If either
-            # step fails the caller answers 503, and its retry (or the user's next login)
-            # publishes what Redis does not hold (`unmarked`).
+            # Stored first, then told, both before the answer: a worker that subscribes
+            # after the message loads a snapshot that has it, one that trusts its copy has
+            # it from the message, one that asks Redis finds the marks. A session's mark
+            # says "published" only once the message is out: if a step fails the caller
+            # answers 503, and its retry (or the user's next login) publishes again what
+            # Redis does not hold as published (`unmarked`).
             try:
-                expected = await self.feed.announce(revocation)
                 await self.store.write(
                     self.store.entries(revocation.sessions, revocation.users, not_before)
                 )
+                expected = await self.feed.announce(revocation)
             except Exception:
                 count("revocation_publishes", "failed")
                 raise
+            if revocation.sessions:
+                try:
+                    await self.store.published(revocation.sessions)
+                except Exception as error:  # noqa: BLE001 - in force anyway; a retry republishes
+                    log.warning(
+                        "revocation %s: marks not set as published: %r", revocation.id, error
+                    )
             left = ACK_TIMEOUT - (time.monotonic() - started)
             if expected and await acks.wait(expected, left):
                 count("revocation_publishes", "acknowledged")

@@ -54,16 +54,17 @@ RESEED_RETRY = 5.0
 FORGET_WORKERS_AFTER = 60  # seconds: registrations older than this are deleted
 
 # Record a worker as live, by Redis's clock (the same for every host), and forget the dead.
-_REGISTER = """
+REGISTER = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
 # The workers registered within the last ARGV[1] seconds.
-_LIVE = """
+LIVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[1]), '+inf')
@@ -129,7 +130,7 @@ class RevocationFeed:
             )
         )
         async with self.store.redis.pipeline(transaction=False) as pipe:
-            pipe.eval(_LIVE, 1, self.channels.workers, LEASE)
+            pipe.eval(LIVE, 1, self.channels.workers, LEASE)
             pipe.spublish(self.channels.events, message)
             live, _ = await pipe.execute()
         return set(live)
@@ -214,7 +215,7 @@ class RevocationFeed:
     async def _beat(self, client: RedisClient, beats: str, sent: float) -> None:
         """Register as live, then send a beat: both on the feed's slot, in this order."""
         async with client.pipeline(transaction=False) as pipe:
-            pipe.eval(_REGISTER, 1, self.channels.workers, self.worker, FORGET_WORKERS_AFTER)
+            pipe.eval(REGISTER, 1, self.channels.workers, self.worker, FORGET_WORKERS_AFTER)
             pipe.spublish(beats, repr(sent))
             await pipe.execute()
 

@@ -7,7 +7,7 @@ and `<asker>` is the worker that waits for the acknowledgements. An acknowledgem
 `<revocation id>|<worker id>`, goes to the asker's own channel only. Items of an unknown kind
 are skipped, so that a newer writer can add kinds.
 
-Every channel and the registry of live workers share one hash tag, `{<prefix>feed}`: in a Redis
+Every channel and the registry of live workers share one hash tag, `<prefix>{feed}`: in a Redis
 Cluster they live in one slot, on one node, so sharded pub/sub (SPUBLISH/SSUBSCRIBE) keeps one
 order for all of them, which the heartbeat's promise rests on (app/revocation/feed.py).
 """
@@ -26,7 +26,7 @@ class Channels:
 
     @property
     def tag(self) -> str:
-        return f"{{{self.prefix}feed}}"
+        return f"{self.prefix}{{feed}}"
 
     @property
     def events(self) -> str:

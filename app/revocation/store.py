@@ -2,7 +2,7 @@
 version, the global cut-off of revoke-all, and, per shard, the marker that says the shard
 holds its whole state.
 
-The state is split into SHARDS shards, each under one hash tag (`{<prefix>rv<n>}`), so that in
+The state is split into SHARDS shards, each under one hash tag (`<prefix>{rv<n>}:`), so that in
 a Redis Cluster a shard lives in one slot and every step on it is one slot's: a session's mark
 lives in the shard of its sid, a user's lowest version in the shard of the user id, and every
 shard holds its own copy of the global cut-off and its own marker. A node that loses its data
@@ -39,15 +39,20 @@ CHUNK = 500  # entries per script call
 
 # Write entries into one shard, all or nothing. KEYS[1] is the shard's marker, then two keys
 # per entry: the point key and its bucket's index. ARGV[1] '1' sets the marker at the end (a
-# rebuild's last chunk); then five per entry: kind ('s' a session mark, 'v' a value that only
-# rises), value, TTL in seconds, the index record ('' for none), the index's expiry (epoch).
+# rebuild's last chunk); then five per entry: kind ('s' a session mark, 'p' a session mark
+# not yet published, 'v' a value that only rises), value, TTL in seconds, the index record
+# ('' for none), the index's expiry (epoch).
 _WRITE = """
 for i = 1, (#KEYS - 1) / 2 do
     local key, index = KEYS[2 * i], KEYS[2 * i + 1]
     local at = 5 * i - 3
     local kind, value, ttl, record = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
     if kind == 's' then
-        redis.call('SET', key, '1', 'EX', ttl)
+        redis.call('SET', key, PUBLISHED, 'EX', ttl)
+    elseif kind == 'p' then
+        if redis.call('GET', key) ~= PUBLISHED then
+            redis.call('SET', key, PENDING, 'EX', ttl)
+        end
     else
         local current = redis.call('GET', key)
         if not current or tonumber(current) < tonumber(value) then
@@ -63,7 +68,12 @@ if ARGV[1] == '1' then
     redis.call('SET', KEYS[1], '1')
 end
 return 1
-"""
+""".replace("PUBLISHED", "'1'").replace("PENDING", "'0'")
+
+# A session's mark says whether its revocation was published: "0" written before the
+# publish, "1" after it (or by a rebuild, which needs none). Either refuses the session's
+# tokens; a retry publishes again what is not "1" (`unmarked`).
+PENDING, PUBLISHED = "0", "1"
 
 
 def revoked_ttl(access_ttl: int, clock_skew: int) -> int:
@@ -80,7 +90,7 @@ def shard_of(ident: str) -> int:
 class Entry:
     """One thing to write: a revoked session, a user's lowest version, or the cut-off."""
 
-    kind: str  # "s", "u" or "g"
+    kind: str  # "s", "p" (a session not yet published), "u" or "g"
     ident: str  # sid, user id; "" for the cut-off
     value: int  # 1, the version, the cut-off's epoch
     ttl: int
@@ -120,7 +130,7 @@ class RevocationStore:
     # -- key names ------------------------------------------------------------------------
 
     def shard(self, n: int) -> str:
-        return f"{self.prefix}rv{{{n}}}:"
+        return f"{self.prefix}{{rv{n}}}:"
 
     def session_key(self, sid: str) -> str:
         return f"{self.shard(shard_of(sid))}s:{sid}"
@@ -145,8 +155,9 @@ class RevocationStore:
         users: Iterable[tuple[str, int]] = (),
         not_before: int | None = None,
     ) -> list[Entry]:
-        """The entries of one revocation, each for a revocation's lifetime."""
-        found = [Entry("s", sid, 1, self.revoked_ttl) for sid in sessions]
+        """The entries of one revocation about to be published, each for a revocation's
+        lifetime."""
+        found = [Entry("p", sid, 1, self.revoked_ttl) for sid in sessions]
         found += [Entry("u", user, version, self.revoked_ttl) for user, version in users]
         if not_before is not None:
             found.append(Entry("g", "", not_before, self.cut_off_ttl(not_before)))
@@ -193,7 +204,7 @@ class RevocationStore:
         for entry in entries:
             forget_at = now + entry.ttl
             bucket = bucket_of(forget_at)
-            if entry.kind == "s":
+            if entry.kind in ("s", "p"):
                 keys += [self.session_key(entry.ident), self.index_key(n, "s", bucket)]
                 record = f"{fingerprint(entry.ident):016x}"
             elif entry.kind == "u":
@@ -202,7 +213,7 @@ class RevocationStore:
             else:
                 keys += [self.not_before_key(n), self.not_before_key(n)]
                 record = ""
-            kind = "s" if entry.kind == "s" else "v"
+            kind = entry.kind if entry.kind in ("s", "p") else "v"
             args += [kind, entry.value, max(1, entry.ttl), record, bucket * BUCKET + 1]
         pipe.eval(_WRITE, len(keys), *keys, *args)
 
@@ -232,15 +243,23 @@ class RevocationStore:
             return True
         return False if whole is not None and whole_too is not None else None
 
+    async def published(self, sids: Iterable[str]) -> None:
+        """The revocation of `sids` was published: their marks say so (one key each)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid in sids:
+                pipe.set(self.session_key(sid), PUBLISHED, xx=True, keepttl=True)
+            await pipe.execute()
+
     async def unmarked(self, sids: list[str]) -> list[str]:
-        """The sessions among `sids` whose revocation Redis does not hold."""
+        """The sessions among `sids` whose revocation Redis does not hold, or holds without
+        knowing it was published."""
         if not sids:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for sid in sids:
-                pipe.exists(self.session_key(sid))
-            marked = await pipe.execute()
-        return [sid for sid, present in zip(sids, marked, strict=True) if not present]
+                pipe.get(self.session_key(sid))
+            marks = await pipe.execute()
+        return [sid for sid, mark in zip(sids, marks, strict=True) if mark != PUBLISHED]
 
     async def not_before(self) -> int:
         """The global cut-off (0: none), as the first shard holds it."""

@@ -20,9 +20,9 @@ import jwt
 import pytest
 from redis.asyncio import Redis
 
-from app.revocation.feed import TRUST_WINDOW
+from app.revocation.feed import REGISTER, TRUST_WINDOW
 from app.tokens import AccessClaims
-from tests.support import REDIS_PREFIX, REDIS_URL, RUN_ID, Api
+from tests.support import REDIS_URL, RUN_ID, Api
 from tests.support.monitor import RedisCommands
 
 PASSWORD = "correct horse"
@@ -312,14 +312,17 @@ async def test_revocations_during_a_subscription_drop_are_refused(
     assert mirror.check(access_claims(first["access_token"])) is True
     await refused_on_a(first["access_token"], "trusted again")
 
-    # 2. killed; once A knows its copy is stale, revoke through B: A asks Redis meanwhile
+    # 2. killed and kept down (its feed stopped, so it does not reconnect at once): A knows
+    # its copy is stale, and a revocation through B is refused by A asking Redis
     second = await a.login("alice", PASSWORD)
     await cache_on(a, second)
     await kill_feed_of_a()
-    await wait_for(lambda: not mirror.trusted, TRUST_TIMEOUT, "A distrusts its copy")
+    await a.app.ctx.revocations.feed.stop()
+    assert not mirror.trusted
     response = await b.request("POST", "/auth/logout", token=second["access_token"])
     assert response.status == 204, response.text
     await refused_on_a(second["access_token"], "reconnecting")
+    a.app.ctx.revocations.feed.start()
     await wait_for(lambda: mirror.trusted, TRUST_TIMEOUT, "A's feed trusted again")
     await refused_on_a(second["access_token"], "trusted again")
 
@@ -329,10 +332,9 @@ async def test_revocations_during_a_subscription_drop_are_refused(
     await cache_on(a, third)
     await kill_feed_of_a()
     await wait_for(lambda: not mirror.trusted, TRUST_TIMEOUT, "A distrusts its copy")
-    await redis.set(f"{REDIS_PREFIX}revoked:sid:{third['session_id']}", "1", ex=120)
-    assert a.app.ctx.revocations.store.session_key(third["session_id"]) == (
-        f"{REDIS_PREFIX}revoked:sid:{third['session_id']}"
-    )
+    store = a.app.ctx.revocations.store
+    await store.write(store.entries([third["session_id"]]))
+    assert await redis.exists(store.session_key(third["session_id"]))
     await wait_for(lambda: mirror.trusted, TRUST_TIMEOUT, "A's feed trusted again")
     assert mirror.check(access_claims(third["access_token"])) is True
     await refused_on_a(third["access_token"], "trusted after a silent revocation")
@@ -393,8 +395,11 @@ async def test_a_worker_that_does_not_ack_is_waited_for_until_its_trust_has_laps
     await cache_on(api, tokens)
     silent = Redis.from_url(REDIS_URL)
     pubsub = silent.pubsub()
+    feed = api.app.ctx.revocations.feed
     try:
-        await pubsub.subscribe(api.app.ctx.revocations.store.events)
+        # a live worker as the registry knows it, subscribed, that never acknowledges
+        await pubsub.ssubscribe(feed.channels.events)
+        await silent.eval(REGISTER, 1, feed.channels.workers, "stalled-worker", 60)
         started = time.monotonic()
         response = await api.request("POST", "/auth/logout", token=tokens["access_token"])
         took = time.monotonic() - started
@@ -424,7 +429,7 @@ async def test_feed_stops_while_it_is_busy(make_api: Callable[..., Api], redis: 
     async def flood() -> None:
         # revocations as another worker publishes them, back to back
         while flooding:
-            await redis.publish(feed.store.events, f"{uuid.uuid4().hex}|s:{uuid.uuid4()}")
+            await redis.spublish(feed.channels.events, f"{uuid.uuid4().hex}|s:{uuid.uuid4()}|")
 
     trials, hung, retrusted, stops = 12, 0, 0, 0
     flooder = asyncio.create_task(flood())
@@ -443,7 +448,7 @@ async def test_feed_stops_while_it_is_busy(make_api: Callable[..., Api], redis: 
             done, _ = await asyncio.wait({stopper}, timeout=2)
             if not done:
                 hung += 1
-                await asyncio.sleep(0.8)  # a PONG comes every HEARTBEAT while the loop lives
+                await asyncio.sleep(0.8)  # a beat comes every HEARTBEAT while the loop lives
                 retrusted += mirror.trusted
                 # end it for good, so that the fixture's teardown does not hang too
                 for _ in range(100):

@@ -175,17 +175,17 @@ async def test_revoking_an_ended_session_again_publishes_nothing(api: Api) -> No
     """RFC 7009 needs no authentication: replaying an old token must not make every worker
     do work (a publish, its acknowledgements) each time."""
     tokens = await api.user("alice", PASSWORD)
-    events = api.app.ctx.revocations.store.events
+    events = api.app.ctx.revocations.feed.channels.events
     async with RedisCommands() as log:
         first = await api.request("POST", "/auth/revoke", data={"token": tokens["refresh_token"]})
         assert first.status == 200
         await log.sync()
-        assert log.count("PUBLISH", events) == 1
+        assert log.count("SPUBLISH", events) == 1
         for token in [tokens["refresh_token"], tokens["access_token"]] * 5:
             again = await api.request("POST", "/auth/revoke", data={"token": token})
             assert again.status == 200
         await log.sync()
-        assert log.count("PUBLISH", events) == 1, "an ended session was published again"
+        assert log.count("SPUBLISH", events) == 1, "an ended session was published again"
     await access_refused(api, tokens["access_token"])
 
 

@@ -69,12 +69,12 @@ def test_channels_follow_the_key_prefix_in_one_hash_slot() -> None:
     feed = channels("p:")
     names = [feed.events, feed.workers, feed.beat("w1"), feed.ack("w1")]
     assert names == [
-        "{p:feed}:revocations",
-        "{p:feed}:workers",
-        "{p:feed}:beat:w1",
-        "{p:feed}:ack:w1",
+        "p:{feed}:revocations",
+        "p:{feed}:workers",
+        "p:{feed}:beat:w1",
+        "p:{feed}:ack:w1",
     ]
-    assert {name.partition("}")[0] for name in names} == {"{p:feed"}  # one hash tag
+    assert {name.partition("}")[0] for name in names} == {"p:{feed"}  # one hash tag
 
 
 def test_the_global_cut_off_of_revoke_all() -> None:
