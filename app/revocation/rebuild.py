@@ -80,4 +80,4 @@ class Rebuilder:
         ]
         if not_before is not None:
             entries.append(Entry("g", "", not_before, self.store.cut_off_ttl(not_before)))
-        await self.store.write(entries, whole=shards, only=shards)
+        await self.store.write(entries, whole=shards, only=shards, replicate=False)

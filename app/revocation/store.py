@@ -20,6 +20,7 @@ never by scanning the keyspace.
 from __future__ import annotations
 
 import array
+import asyncio
 import sys
 import time
 import zlib
@@ -168,12 +169,18 @@ class RevocationStore:
         return max(1, epoch - int(time.time()) + self.revoked_ttl)
 
     async def write(
-        self, entries: list[Entry], *, whole: Iterable[int] = (), only: set[int] | None = None
+        self,
+        entries: list[Entry],
+        *,
+        whole: Iterable[int] = (),
+        only: set[int] | None = None,
+        replicate: bool = True,
     ) -> None:
         """Write entries, each shard's in one script (atomic in its slot), only into the
         shards `only` when given; the shards in `whole` get their marker after their entries
-        (a rebuild). With wait_replicas, wait until that many replicas have every write, or
-        raise ReplicationError."""
+        (a rebuild). With wait_replicas (and `replicate`), wait until that many replicas have
+        every write, or raise ReplicationError. A rebuild need not wait: a failover that
+        loses it loses its markers too, and the shards are rebuilt again."""
         by_shard: dict[int, list[Entry]] = {n: [] for n in whole}
         for entry in entries:
             shards = range(SHARDS) if entry.kind == "g" else (shard_of(entry.ident),)
@@ -190,10 +197,11 @@ class RevocationStore:
                 for i, chunk in enumerate(chunks or [[]]):
                     last = i == max(len(chunks), 1) - 1
                     self._queue(pipe, n, chunk, now, mark=last and n in marked)
-            if self.wait_replicas and not self.cluster:
+            wait = replicate and self.wait_replicas and not self.cluster
+            if wait:
                 pipe.execute_command("WAIT", self.wait_replicas, 1000)
             replies = await pipe.execute()
-        if self.wait_replicas and not self.cluster and int(replies[-1]) < self.wait_replicas:
+        if wait and int(replies[-1]) < self.wait_replicas:
             raise ReplicationError(
                 f"{replies[-1]} of {self.wait_replicas} Redis replicas confirmed the revocation"
             )
@@ -232,6 +240,11 @@ class RevocationStore:
                 self.session_key(claims.sid), *user_keys, self.marker_key(user_shard)
             )
             whole_too = whole
+        elif self.cluster:  # two slots, perhaps two nodes: both reads at once
+            (session, whole), (version, cut_off, whole_too) = await asyncio.gather(
+                self.redis.mget(self.session_key(claims.sid), self.marker_key(session_shard)),
+                self.redis.mget(*user_keys, self.marker_key(user_shard)),
+            )
         else:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.mget(self.session_key(claims.sid), self.marker_key(session_shard))
