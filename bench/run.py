@@ -211,6 +211,12 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="rounds of the comparison, or of the algorithms"
     )
+    parser.add_argument(
+        "--no-topologies",
+        dest="topologies",
+        action="store_false",
+        help="skip /api/me and refresh on a local Redis Cluster next to the single Redis",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit(
@@ -457,6 +463,68 @@ def run(args: argparse.Namespace, base_db: str, redis_url: str) -> None:
     else:
         shutil.rmtree(logs)
     report(args, rounds, cpu, others, log_errors)
+    if args.topologies:
+        topologies(args, base_db, redis_url)
+
+
+def topologies(args: argparse.Namespace, base_db: str, redis_url: str) -> None:
+    """HS256 on one Redis and on a local 3-master Redis Cluster (devtools.redis_topologies),
+    alternating round by round, one worker each: /health/live, /api/me and refresh, and the
+    cluster's figures against the single Redis's of the same round."""
+    from devtools.redis_topologies import local_redis_cluster
+
+    s, c = args.seconds, args.connections
+    rounds: dict[tuple[str, str], list[Result]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
+    logs = Path(tempfile.mkdtemp(prefix="jwt-refresh-bench-topologies-"))
+    with local_redis_cluster() as cluster:
+        extra = {"single": {}, "cluster": {"REDIS_CLUSTER_NODES": cluster.startup_nodes}}
+        names: list[str] = []
+        for turn in range(args.rounds):
+            for kind in ("single", "cluster") if turn % 2 == 0 else ("cluster", "single"):
+                asyncio.run(reset_keys(base_db))
+                env = bench_env(base_db, redis_url) | extra[kind]
+                workdir = logs / f"{kind}-round{turn + 1}"
+                workdir.mkdir(parents=True)
+                with server(env, 1, workdir) as base:
+                    if not names:
+                        names = asyncio.run(prepare_users(base, 32))[2]
+                    access, tokens = log_in(base, names, "HS256")
+                    marker = env["REDIS_KEY_PREFIX"]
+                    for result, micros in core_phases(base, marker, access, tokens, s, c):
+                        rounds.setdefault((result.name, kind), []).append(result)
+                        cpu.setdefault((result.name, kind), []).append(micros)
+    errors = {kind: server_log_errors(logs, kind) for kind in ("single", "cluster")}
+    if any(errors.values()):
+        print(f"server logs kept in {logs}")
+    else:
+        shutil.rmtree(logs)
+
+    def median(label: str, kind: str) -> float:
+        return statistics.median(r.rps for r in rounds[label, kind])
+
+    def ratio(a: tuple[str, str], b: tuple[str, str]) -> float:
+        return statistics.median(x.rps / y.rps for x, y in zip(rounds[a], rounds[b], strict=True))
+
+    print()
+    print(
+        f"Redis topologies (HS256, 1 worker), req/s medians of {args.rounds} rounds; ratios:"
+        " medians of each round's"
+    )
+    print(
+        f"{'redis':<8} {'/health/live':>12} {'/api/me':>8} {'me/live':>8} {'refresh':>8}"
+        f" {'vs single':>9} {'CPU me':>7} {'CPU refresh':>11} {'errors':>7} {'logged':>7}"
+    )
+    for kind in ("single", "cluster"):
+        wrk_errors = sum(r.errors for label in (LIVE, ME, REFRESH) for r in rounds[label, kind])
+        print(
+            f"{kind:<8} {median(LIVE, kind):>12.0f} {median(ME, kind):>8.0f}"
+            f" {ratio((ME, kind), (LIVE, kind)):>8.3f} {median(REFRESH, kind):>8.0f}"
+            f" {ratio((REFRESH, kind), (REFRESH, 'single')):>9.3f}"
+            f" {statistics.median(cpu[ME, kind]):>7.1f}"
+            f" {statistics.median(cpu[REFRESH, kind]):>11.1f} {wrk_errors:>7}"
+            f" {errors[kind].total():>7}"
+        )
 
 
 def report(

@@ -147,3 +147,52 @@ def test_the_shell_keeps_its_own_variables(tmp_path: Path) -> None:
         ["bash", "-c", script], capture_output=True, text=True, check=True, timeout=30
     ).stdout
     assert out == f"{sys.executable}|{ROOT}|{os.getuid()}|yes"
+
+
+def test_redis_topologies(tmp_path: Path) -> None:
+    single = settings(tmp_path, JWT_SECRET=SECRET)
+    assert (single.redis_cluster_nodes, single.redis_sentinels, single.redis_wait_replicas) == (
+        (),
+        (),
+        0,
+    )
+    cluster = settings(
+        tmp_path, JWT_SECRET=SECRET, REDIS_CLUSTER_NODES="10.0.0.1:7000, 10.0.0.2:7001,[::1]:7002"
+    )
+    assert cluster.redis_cluster_nodes == (("10.0.0.1", 7000), ("10.0.0.2", 7001), ("::1", 7002))
+    sentinel = settings(
+        tmp_path,
+        JWT_SECRET=SECRET,
+        REDIS_SENTINELS="s1:26379,s2:26379",
+        REDIS_SENTINEL_MASTER="mymaster",
+    )
+    assert sentinel.redis_sentinels == (("s1", 26379), ("s2", 26379))
+    assert sentinel.redis_sentinel_master == "mymaster"
+    assert sentinel.redis_wait_replicas == 1  # a failover must not lose a revocation
+    relaxed = settings(
+        tmp_path,
+        JWT_SECRET=SECRET,
+        REDIS_SENTINELS="s1:26379",
+        REDIS_SENTINEL_MASTER="mymaster",
+        REDIS_WAIT_REPLICAS="0",
+    )
+    assert relaxed.redis_wait_replicas == 0
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"REDIS_CLUSTER_NODES": "host-without-port"}, "REDIS_CLUSTER_NODES"),
+        ({"REDIS_CLUSTER_NODES": "h:99999"}, "REDIS_CLUSTER_NODES"),
+        ({"REDIS_SENTINELS": "h:1"}, "REDIS_SENTINEL_MASTER"),
+        ({"REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINELS"),
+        ({"REDIS_CLUSTER_NODES": "h:1", "REDIS_SENTINELS": "h:2"}, "REDIS_SENTINELS"),
+        ({"REDIS_CLUSTER_NODES": "h:1", "REDIS_WAIT_REPLICAS": "1"}, "REDIS_WAIT_REPLICAS"),
+        ({"REDIS_WAIT_REPLICAS": "-1"}, "REDIS_WAIT_REPLICAS"),
+    ],
+)
+def test_bad_redis_topologies_name_their_variable(
+    tmp_path: Path, environ: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        settings(tmp_path, JWT_SECRET=SECRET, **environ)
