@@ -113,20 +113,24 @@ class Revocations:
                         "revocation %s: marks not set as published: %r", revocation.id, error
                     )
             left = ACK_TIMEOUT - (time.monotonic() - started)
-            if expected and await acks.wait(expected, left):
+            if self.feed.worker not in expected:
+                # Not even this worker's own registration: the registry was lost (a flush, a
+                # failover) or this worker's feed is down, and who trusts a copy is unknown:
+                # wait until any copy that missed this revocation has lapsed.
+                count("revocation_publishes", "unacknowledged")
+                await asyncio.sleep(max(left, 0.0))
+            elif await acks.wait(expected, left):
                 count("revocation_publishes", "acknowledged")
             else:
                 count("revocation_publishes", "unacknowledged")
-                if expected:
-                    # Some worker did not answer (or our own subscription is down, so its
-                    # acks can't reach us): by now every such worker asks Redis instead.
-                    log.warning(
-                        "revocation %s: %d of %d live workers acknowledged within %.2f s",
-                        revocation.id,
-                        len(acks.workers & expected),
-                        len(expected),
-                        ACK_TIMEOUT,
-                    )
+                # Some worker did not answer: by now every such worker asks Redis instead.
+                log.warning(
+                    "revocation %s: %d of %d live workers acknowledged within %.2f s",
+                    revocation.id,
+                    len(acks.workers & expected),
+                    len(expected),
+                    ACK_TIMEOUT,
+                )
 
 
 def build_revocations(settings: Settings, redis: RedisClient, db: Queryable) -> Revocations:

@@ -1,8 +1,9 @@
 """End to end: a real `sanic app.main --workers 2` subprocess, driven over real HTTP.
 
-One server for the whole module (starting one costs a couple of seconds); `clean_state`
-still empties the database and the Redis prefix after every test. Some steps go through
-real curl when it is installed (what the README shows), through httpx otherwise.
+One server for the whole module per Redis deployment (one Redis, a Redis Cluster, Sentinel);
+`clean_state` still empties the database and the test Redis's prefix after every test. Some
+steps go through real curl when it is installed (what the README shows), through httpx
+otherwise.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import httpx
 import pytest
 
 from tests.support import live_server
+from tests.support.topologies import KINDS, redis_deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -29,10 +31,11 @@ PASSWORD = "correct horse battery"
 _names = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def server(database: str) -> Iterator[str]:
-    """The base URL of a two-worker server on this run's database and Redis prefix."""
-    with live_server(workers=2) as base:
+@pytest.fixture(scope="module", params=KINDS)
+def server(database: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The base URL of a two-worker server on this run's database and Redis prefix, on each
+    Redis deployment: the test's Redis, a local Redis Cluster, a Sentinel set-up."""
+    with redis_deployment(request.param) as (_, env), live_server(workers=2, **env) as base:
         yield base
 
 

@@ -9,26 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 from redis.crc import key_slot
 
 from app.revocation.store import shard_of
-from devtools.redis_topologies import (
-    SENTINEL_MASTER,
-    LocalRedisCluster,
-    LocalSentinel,
-    local_redis_cluster,
-    local_sentinel,
-)
+from devtools.redis_topologies import LocalRedisCluster, LocalSentinel
 from tests import support
 from tests.support import live_server
+from tests.support.topologies import redis_deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -49,27 +44,16 @@ def deployment(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
     logs = tmp_path_factory.mktemp(f"scale-out-{request.param}")
-    if request.param == "cluster":
-        with local_redis_cluster() as cluster:
-            env = {"REDIS_CLUSTER_NODES": cluster.startup_nodes}
-            yield from _hosts("cluster", cluster, env, logs)
-    else:
-        with local_sentinel() as sentinel:
-            env = {"REDIS_SENTINELS": sentinel.sentinels, "REDIS_SENTINEL_MASTER": SENTINEL_MASTER}
-            yield from _hosts("sentinel", sentinel, env, logs)
-
-
-def _hosts(
-    kind: str, redis: LocalRedisCluster | LocalSentinel, env: dict[str, str], logs: Path
-) -> Iterator[Deployment]:
-    # REDIS_URL still names the test's single Redis: the cluster or Sentinel variable wins
     for host in ("first", "second"):
         (logs / host).mkdir()
+    # REDIS_URL still names the test's single Redis: the cluster or Sentinel variable wins
     with (
+        redis_deployment(request.param) as (redis, env),
         live_server(workers=2, workdir=logs / "first", **env) as first,
         live_server(workers=2, workdir=logs / "second", **env) as second,
     ):
-        yield Deployment(kind, redis, env, (first, second))
+        assert redis is not None
+        yield Deployment(request.param, redis, env, (first, second))
 
 
 _names = iter(range(10**6))
@@ -273,3 +257,67 @@ async def test_a_failover_never_accepts_a_revoked_token_and_recovers(
         assert out.status_code == 204, out.text
     for base in (second, first):
         assert await status_of(base, later["access_token"]) == 401
+
+
+def _cluster_cli(port: int, *args: str) -> str:
+    result = subprocess.run(
+        ["redis-cli", "-p", str(port), *args],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def move_slot(cluster: LocalRedisCluster, slot: int) -> tuple[int, int]:
+    """Move hash slot `slot` and its keys to another master (as `redis-cli --cluster reshard`
+    does, one slot): (the port it left, the port it went to)."""
+    source = cluster.node_of_slot(slot)
+    target = next(n for n in cluster.nodes if n.running and n.port != source.port)
+    source_id = _cluster_cli(source.port, "cluster", "myid")
+    target_id = _cluster_cli(target.port, "cluster", "myid")
+    _cluster_cli(target.port, "cluster", "setslot", str(slot), "importing", source_id)
+    _cluster_cli(source.port, "cluster", "setslot", str(slot), "migrating", target_id)
+    while keys := _cluster_cli(source.port, "cluster", "getkeysinslot", str(slot), "100").split():
+        _cluster_cli(
+            source.port, "migrate", "127.0.0.1", str(target.port), "", "0", "5000", "keys", *keys
+        )
+    for node in cluster.nodes:
+        if node.running:
+            _cluster_cli(node.port, "cluster", "setslot", str(slot), "node", target_id)
+    return source.port, target.port
+
+
+@pytest.mark.parametrize("deployment", ["cluster"], indirect=True)  # Sentinel: no slots
+async def test_the_feeds_slot_moving_to_another_master_is_followed(
+    deployment: Deployment,
+) -> None:
+    """Redis ends the feed's sharded subscriptions when their slot moves (`sunsubscribe`):
+    every worker distrusts its copy, resubscribes on the slot's new master and reloads; no
+    revoked token is accepted meanwhile, and afterwards a logout is acknowledged by every
+    worker again (fast) and refused everywhere at once."""
+    assert isinstance(deployment.redis, LocalRedisCluster)
+    first, second = deployment.hosts
+    _, revoked = await new_user(first)
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        out = await http.post(f"{first}/auth/logout", headers=bearer(revoked["access_token"]))
+        assert out.status_code == 204
+    slot = key_slot(f"{support.REDIS_PREFIX}{{feed}}".encode())
+    left, went = move_slot(deployment.redis, slot)
+    assert deployment.redis.node_of_slot(slot).port == went != left
+    await watch(deployment.hosts, revoked["access_token"], 3.0)
+    took = []
+    for round_ in range(6):
+        here, there = (first, second) if round_ % 2 else (second, first)
+        _, tokens = await new_user(here)
+        assert await status_of(there, tokens["access_token"]) == 200
+        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            started = time.monotonic()
+            out = await http.post(f"{here}/auth/logout", headers=bearer(tokens["access_token"]))
+            took.append(time.monotonic() - started)
+        assert out.status_code == 204, out.text
+        for base in (there, here):
+            assert await status_of(base, tokens["access_token"]) == 401
+    took.sort()
+    assert took[3] < 1.0, took  # every worker acknowledges again: the feeds followed the slot

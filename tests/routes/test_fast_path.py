@@ -413,6 +413,40 @@ async def test_a_worker_that_does_not_ack_is_waited_for_until_its_trust_has_laps
     await assert_me_refused(api, tokens["access_token"], "revoked")
 
 
+async def test_acknowledgements_go_to_the_asker_only_from_every_live_worker(
+    make_api: Callable[..., Api],
+) -> None:
+    """The workers to wait for come from the registry of live workers, not from PUBLISH's
+    reply; each acknowledges on the asker's own channel, so a revocation costs Redis one
+    message per worker each way (not one per pair of workers); a stopped worker leaves the
+    registry and is not waited for."""
+    apps = [make_api() for _ in range(3)]
+    for app in apps:
+        await started_and_trusted(app)
+    feeds = [app.app.ctx.revocations.feed for app in apps]
+    asker = feeds[0]
+    tokens = await user_on(apps[0])
+    async with RedisCommands() as log:
+        response = await apps[0].request("POST", "/auth/logout", token=tokens["access_token"])
+        assert response.status == 204, response.text
+        await log.sync()
+    acks = [c.split() for c in log.commands if c.startswith("SPUBLISH ") and ":ack:" in c]
+    assert {ack[1] for ack in acks} == {asker.channels.ack(asker.worker)}, acks
+    assert sorted(ack[2].split("|")[1] for ack in acks) == sorted(f.worker for f in feeds)
+    events = [c for c in log.commands if c.startswith("SPUBLISH " + asker.channels.events)]
+    assert len(events) == 1, events
+
+    await feeds[2].stop()  # leaves the registry: nobody waits for its acknowledgement
+    second = await apps[0].login("alice", PASSWORD)
+    started = time.monotonic()
+    response = await apps[1].request("POST", "/auth/logout", token=second["access_token"])
+    assert response.status == 204, response.text
+    assert time.monotonic() - started < 1.0  # not the ACK_TIMEOUT a missing worker costs
+    await assert_me_refused(apps[0], second["access_token"], "revoked")
+    feeds[2].start()
+    await wait_for(lambda: feeds[2].mirror.trusted, TRUST_TIMEOUT, "feed trusted again")
+
+
 # -- stopping the feed --------------------------------------------------------------------
 
 
