@@ -34,6 +34,8 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
+
 from app.config import Settings
 from app.redis import RedisClient, open_redis
 from app.revocation import messages
@@ -155,6 +157,8 @@ class RevocationFeed:
     async def _follow(self) -> None:
         client = open_redis(self.settings, max_connections=4, retries=False)
         self._client = client
+        if isinstance(client, RedisCluster):
+            await client.initialize()  # the slot map, which sharded subscriptions are routed by
         pubsub: Any = client.pubsub()
         beats = self.channels.beat(self.worker)
         try:
@@ -190,7 +194,7 @@ class RevocationFeed:
                     continue
                 await self._handle(channel, data)
         finally:
-            self.mirror.distrust()
+            # (the copy is distrusted by `_run`, after it said why, or by `stop`)
             self._client = None
             with contextlib.suppress(Exception):
                 await pubsub.aclose()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ClusterDownError
 
 from app.db import Queryable
+from app.redis import RedisClient
 
 
 async def schema_version(db: Queryable) -> str | None:
@@ -15,5 +17,12 @@ async def schema_version(db: Queryable) -> str | None:
     return version
 
 
-async def redis(client: Redis) -> None:
+async def redis(client: RedisClient) -> None:
+    """A PING; of a Redis Cluster, its state: every node answers PING while slots have no
+    master and every key command fails (CLUSTERDOWN)."""
+    if isinstance(client, RedisCluster):
+        state = (await client.cluster_info()).get("cluster_state")
+        if state != "ok":
+            raise ClusterDownError(f"cluster_state:{state}")
+        return
     await client.ping()

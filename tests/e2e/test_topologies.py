@@ -94,6 +94,7 @@ async def test_sharded_messages_of_one_slot_keep_the_order_redis_executed_them(
     subscriber = RedisCluster(startup_nodes=nodes(cluster), decode_responses=True)
     first = RedisCluster(startup_nodes=nodes(cluster), decode_responses=True)
     second = RedisCluster(startup_nodes=nodes(cluster), decode_responses=True)
+    await subscriber.initialize()  # the slot map: a sharded subscription is routed by it
     pubsub = subscriber.pubsub()
     try:
         await pubsub.ssubscribe("p:{feed}:revocations", "p:{feed}:beat:w1")
