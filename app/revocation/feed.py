@@ -173,7 +173,9 @@ class RevocationFeed:
                     await self._beat(client, beats, now)
                     if now - last_seed >= RESEED_RETRY:
                         last_seed = now
-                        seeded = await self.rebuild.ensure()  # a shard lost meanwhile
+                        was_seeded, seeded = seeded, await self.rebuild.ensure()
+                        if seeded and not was_seeded:  # loaded from a Redis not yet whole
+                            await self._load_snapshot()
                 if now - last_arrival > TRUST_WINDOW:
                     raise TimeoutError("no heartbeat came back on the revocation subscription")
                 message = await self._next(pubsub)

@@ -13,6 +13,7 @@ import logging
 import time
 
 from app.db import Queryable
+from app.errors import ServiceUnavailable
 from app.revocation.store import Entry, RevocationStore, shard_of
 from app.stores import cut_offs, sessions, users
 
@@ -62,10 +63,15 @@ class Rebuilder:
         finally:
             for n in mine:
                 await self.store.unlock_rebuild(n)
+        others = set(missing) - mine  # being rebuilt by another worker: wait for its markers
         deadline = time.monotonic() + WAIT_FOR_OTHERS
-        while set(missing) - mine and time.monotonic() < deadline:  # rebuilt by others
+        while others:
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(
+                    f"{len(others)} revocation shards are being rebuilt elsewhere; try again."
+                )
             await asyncio.sleep(0.1)
-            missing = await self.store.missing()
+            others &= set(await self.store.missing())
 
     async def _restore(self, shards: set[int]) -> None:
         ttl = self.store.revoked_ttl

@@ -20,7 +20,9 @@ import jwt
 import pytest
 from redis.asyncio import Redis
 
+from app.revocation import rebuild as rebuild_module
 from app.revocation.feed import REGISTER, TRUST_WINDOW
+from app.revocation.store import shard_of
 from app.tokens import AccessClaims
 from tests.support import REDIS_URL, RUN_ID, Api
 from tests.support.monitor import RedisCommands
@@ -445,6 +447,35 @@ async def test_acknowledgements_go_to_the_asker_only_from_every_live_worker(
     await assert_me_refused(apps[0], second["access_token"], "revoked")
     feeds[2].start()
     await wait_for(lambda: feeds[2].mirror.trusted, TRUST_TIMEOUT, "feed trusted again")
+
+
+async def test_a_shard_another_worker_is_rebuilding_is_trusted_by_nobody_until_it_is_back(
+    make_api: Callable[..., Api], redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis lost a shard and another worker holds its rebuild lock (and is slow): a worker
+    starting now neither trusts its copy nor answers from Redis (503, never 200), and once
+    the lock is gone its own rebuild restores the shard from PostgreSQL."""
+    monkeypatch.setattr(rebuild_module, "WAIT_FOR_OTHERS", 0.3)
+    a = make_api()
+    await started_and_trusted(a)
+    tokens = await user_on(a)
+    response = await a.request("POST", "/auth/logout", token=tokens["access_token"])
+    assert response.status == 204
+    store = a.app.ctx.revocations.store
+    shard = shard_of(tokens["session_id"])
+    await redis.delete(store.marker_key(shard), store.session_key(tokens["session_id"]))
+    assert await store.lock_rebuild(shard)  # as another worker that rebuilds it
+    b = make_api()
+    assert (await b.request("GET", "/health/live")).status == 200
+    await asyncio.sleep(2 * TRUST_WINDOW)
+    assert not b.app.ctx.revocations.mirror.trusted
+    response = await me(b, tokens["access_token"])
+    assert response.status == 503, response.text
+    await store.unlock_rebuild(shard)
+    await assert_me_refused(b, tokens["access_token"], "revoked")  # rebuilt by this request
+    assert await redis.exists(store.marker_key(shard))
+    await wait_for(lambda: b.app.ctx.revocations.mirror.trusted, 8.0, "B trusted once whole")
+    assert b.app.ctx.revocations.mirror.check(access_claims(tokens["access_token"])) is True
 
 
 # -- stopping the feed --------------------------------------------------------------------
