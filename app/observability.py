@@ -98,7 +98,10 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "reuse_detected": ("Refresh-token reuse detected (a session revoked)", ()),
     "bearer_cache": ("Bearer checks answered from the verified-token cache, or not", ("result",)),
-    "revocation_copy_fallbacks": ("Bearer checks that asked Redis (copy not trusted)", ()),
+    "revocation_copy_fallbacks": (
+        "Bearer checks that asked Redis (copy not trusted, or not sure: a revoked token)",
+        (),
+    ),
     "dependency_errors": ("Requests that met an unavailable dependency", ("dependency",)),
     "purges": ("Purges of ended sessions and old audit events run", ()),
 }

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 
 from app.revocation import rebuild as rebuild_module
 from app.revocation.feed import REGISTER, TRUST_WINDOW
+from app.revocation.mirror import EXACT_LIMIT, bucket_of, fingerprint
 from app.revocation.store import shard_of
 from app.tokens import AccessClaims
 from tests.support import REDIS_URL, RUN_ID, Api
@@ -476,6 +477,26 @@ async def test_a_shard_another_worker_is_rebuilding_is_trusted_by_nobody_until_i
     assert await redis.exists(store.marker_key(shard))
     await wait_for(lambda: b.app.ctx.revocations.mirror.trusted, 8.0, "B trusted once whole")
     assert b.app.ctx.revocations.mirror.check(access_claims(tokens["access_token"])) is True
+
+
+async def test_a_copy_too_large_to_hold_exactly_still_refuses_every_revoked_token(
+    api: Api,
+) -> None:
+    """Past EXACT_LIMIT sessions a generation of the copy is a Bloom filter: a revoked token
+    is then "perhaps" (None) and refused by asking Redis; a good one is still answered by
+    the copy."""
+    await started_and_trusted(api)
+    tokens = await user_on(api)
+    mirror = api.app.ctx.revocations.mirror
+    bucket = bucket_of(time.time() + mirror.ttl)
+    mirror.add_sessions(bucket, [fingerprint(uuid.uuid4().hex) for _ in range(EXACT_LIMIT + 1)])
+    response = await api.request("POST", "/auth/logout", token=tokens["access_token"])
+    assert response.status == 204, response.text
+    assert mirror.check(access_claims(tokens["access_token"])) is None
+    await assert_me_refused(api, tokens["access_token"], "revoked")
+    fresh = await api.login("alice", PASSWORD)
+    assert mirror.check(access_claims(fresh["access_token"])) is False
+    await assert_me_ok(api, fresh)
 
 
 # -- stopping the feed --------------------------------------------------------------------

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from app.revocation import mirror as mirror_module
-from app.revocation.mirror import BUCKET, RevocationMirror, fingerprint
+from app.revocation.mirror import (
+    BUCKET,
+    EXACT_LIMIT,
+    GENERATION,
+    RevocationMirror,
+    fingerprint,
+)
 from tests.support.tokens import fake_claims
 
 # -- RevocationMirror (pure; a fake clock for app.revocation.mirror only) ----------------------
@@ -108,38 +114,52 @@ def test_revoked_sessions_and_lowest_versions(clock: Clock) -> None:
     assert len(mirror) == 2  # one session, one user
 
 
-def test_pruning_drops_only_expired_entries(clock: Clock) -> None:
+def test_pruning_drops_entries_past_their_time_never_before(clock: Clock) -> None:
     mirror = RevocationMirror(ttl=660)
-    mirror.trust_until(clock.mono + 10_000)
+    mirror.trust_until(clock.mono + 100_000)
     mirror.revoke_session("short", ttl=10)  # first write: prunes (nothing), next in 30 s
-    mirror.revoke_session("long", ttl=100)
-    mirror.revoke_session("default")  # ttl 660
+    mirror.revoke_session("long", ttl=2000)
     mirror.set_lowest_version("u-short", 1, ttl=10)
-    mirror.set_lowest_version("u-long", 1, ttl=100)
-    assert len(mirror) == 5
-
-    clock.advance(31)  # "short" entries are past their time; the next write prunes
-    mirror.revoke_session("new")
+    mirror.set_lowest_version("u-long", 1, ttl=2000)
     assert len(mirror) == 4
-    assert mirror.check(fake_claims(1, sid="short")) is False
-    assert mirror.check(fake_claims(2, sid="long")) is True
-    assert mirror.check(fake_claims(3, sid="default")) is True
-    assert mirror.check(fake_claims(4, sid="new")) is True
-    assert mirror.check(fake_claims(5, sub="u-short", ver=0)) is False
-    assert mirror.check(fake_claims(6, sub="u-long", ver=0)) is True
 
-    clock.advance(70)  # 101 s in: "long" entries are past their time, still in their bucket
-    mirror.set_lowest_version("u-new", 5)
-    assert len(mirror) == 5
-    assert mirror.check(fake_claims(7, sid="long")) is True  # never forgotten early
-    clock.advance(BUCKET)  # their bucket is over: forgotten at most BUCKET late
-    mirror.set_lowest_version("u-new", 5)
-    assert len(mirror) == 4  # default, new, and u-new twice (in two buckets)
-    assert mirror.check(fake_claims(7, sid="long")) is False
-    assert mirror.check(fake_claims(8, sub="u-long", ver=0)) is False
-    assert mirror.check(fake_claims(9, sid="default")) is True
-    assert mirror.check(fake_claims(10, sid="new")) is True
-    assert mirror.check(fake_claims(11, sub="u-new", ver=4)) is True
+    clock.advance(11)  # past their time, not yet pruned (their generation, their bucket)
+    assert mirror.check(fake_claims(1, sid="short", sub="x")) is True
+    clock.advance(GENERATION + BUCKET)  # sessions: a GENERATION late at most; users: a BUCKET
+    mirror.revoke_session("new")
+    assert mirror.check(fake_claims(2, sid="short", sub="x")) is False
+    assert mirror.check(fake_claims(3, sid="x", sub="u-short", ver=0)) is False
+    assert mirror.check(fake_claims(4, sid="long", sub="x")) is True
+    assert mirror.check(fake_claims(5, sid="x", sub="u-long", ver=0)) is True
+    assert mirror.check(fake_claims(6, sid="new", sub="x")) is True
+    assert len(mirror) == 3
+
+    clock.advance(2000 + GENERATION)
+    mirror.revoke_session("newer")
+    assert mirror.check(fake_claims(7, sid="long", sub="x")) is False
+    assert mirror.check(fake_claims(8, sid="x", sub="u-long", ver=0)) is False
+    assert mirror.check(fake_claims(9, sid="newer", sub="x")) is True
+
+
+def test_a_large_generation_is_a_bitmap_sure_only_of_what_it_does_not_hold(
+    clock: Clock,
+) -> None:
+    mirror = RevocationMirror(ttl=660)
+    mirror.trust_until(clock.mono + 100)
+    bucket = int(clock.wall // BUCKET) + 5
+    revoked = [f"revoked-{n}" for n in range(EXACT_LIMIT + 1000)]
+    mirror.add_sessions(bucket, [fingerprint(sid) for sid in revoked])
+    assert len(mirror) == len(revoked)
+    # a revoked session is never "not revoked": the copy sends it to Redis
+    assert {mirror.check(fake_claims(n, sid=sid, sub="x")) for n, sid in enumerate(revoked)} == {
+        None
+    }
+    # and nearly every other one is answered by the copy
+    others = [mirror.check(fake_claims(n, sid=f"alive-{n}", sub="x")) for n in range(20_000)]
+    assert set(others) <= {False, None}
+    assert others.count(None) < 0.01 * len(others), others.count(None)
+    mirror.revoke_session("small")  # another generation: exact
+    assert mirror.check(fake_claims(1, sid="small", sub="x")) is True
 
 
 def test_revoke_all_refuses_every_token_issued_before_its_cut_off(clock: Clock) -> None:
