@@ -205,6 +205,8 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.TryAgainError,
     redis.exceptions.SlotNotCoveredError,
     redis.exceptions.MovedError,
+    # no node of a Redis Cluster answers (redis-py raises this, not a RedisError)
+    redis.exceptions.RedisClusterException,
 )
 
 _SANIC_CODES: dict[int, type[ApiError]] = {

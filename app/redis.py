@@ -109,7 +109,13 @@ async def check_eviction(client: RedisClient) -> None:
     except redis.exceptions.ResponseError as error:
         log.warning("could not read Redis maxmemory-policy (%s): make sure it is noeviction", error)
         return
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+    except (
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        redis.exceptions.RedisClusterException,  # no node of the cluster answers
+        redis.exceptions.ClusterError,
+        OSError,
+    ):
         return  # said once, by the main process (`_probe`); checked by a later start
     if policy not in (None, "noeviction"):
         raise ConfigError(
@@ -145,7 +151,7 @@ async def _probe(app: Sanic[Any, Any]) -> None:
     client = open_redis(app.ctx.settings, max_connections=2)
     try:
         await client.ping()
-    except (redis.exceptions.RedisError, OSError) as error:
+    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError) as error:
         log.warning(
             "%s does not answer (%s): requests that need it answer 503 until it"
             " does; its maxmemory-policy is not checked",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -89,14 +88,14 @@ class Revocations:
             count("revocations", "user")
         if not_before is not None:
             count("revocations", "all")
-        started = time.monotonic()
         async with self.feed.acknowledged(revocation.id) as acks:
-            # Stored first, then told, both before the answer: a worker that subscribes
-            # after the message loads a snapshot that has it, one that trusts its copy has
-            # it from the message, one that asks Redis finds the marks. A session's mark
-            # says "published" only once the message is out: if a step fails the caller
-            # answers 503, and its retry (or the user's next login) publishes again what
-            # Redis does not hold as published (`unmarked`).
+            # Stored first, then told, then waited for, all before the answer: a worker that
+            # subscribes after the message loads a snapshot that has it, one that trusts its
+            # copy has it from the message (or stops trusting within TRUST_WINDOW of the
+            # publish: the wait is counted from there), one that asks Redis finds the marks.
+            # A session's mark says "published" only once that wait is over: if a step fails
+            # the caller answers 503, and a retry (or the user's next login), even one that
+            # overtakes this request, publishes again what Redis does not hold as published.
             try:
                 await self.store.write(
                     self.store.entries(revocation.sessions, revocation.users, not_before)
@@ -105,21 +104,13 @@ class Revocations:
             except Exception:
                 count("revocation_publishes", "failed")
                 raise
-            if revocation.sessions:
-                try:
-                    await self.store.published(revocation.sessions)
-                except Exception as error:  # noqa: BLE001 - in force anyway; a retry republishes
-                    log.warning(
-                        "revocation %s: marks not set as published: %r", revocation.id, error
-                    )
-            left = ACK_TIMEOUT - (time.monotonic() - started)
             if self.feed.worker not in expected:
                 # Not even this worker's own registration: the registry was lost (a flush, a
                 # failover) or this worker's feed is down, and who trusts a copy is unknown:
                 # wait until any copy that missed this revocation has lapsed.
                 count("revocation_publishes", "unacknowledged")
-                await asyncio.sleep(max(left, 0.0))
-            elif await acks.wait(expected, left):
+                await asyncio.sleep(ACK_TIMEOUT)
+            elif await acks.wait(expected, ACK_TIMEOUT):
                 count("revocation_publishes", "acknowledged")
             else:
                 count("revocation_publishes", "unacknowledged")
@@ -131,6 +122,11 @@ class Revocations:
                     len(expected),
                     ACK_TIMEOUT,
                 )
+        if revocation.sessions:
+            try:
+                await self.store.published(revocation.sessions)
+            except Exception as error:  # noqa: BLE001 - in force anyway; a retry republishes
+                log.warning("revocation %s: marks not set as published: %r", revocation.id, error)
 
 
 def build_revocations(settings: Settings, redis: RedisClient, db: Queryable) -> Revocations:

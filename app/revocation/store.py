@@ -125,6 +125,7 @@ class RevocationStore:
         self.redis = redis
         self.prefix = prefix
         self.revoked_ttl = revoked_ttl(access_ttl, clock_skew)
+        self.clock_skew = clock_skew
         self.wait_replicas = wait_replicas
         self.cluster = isinstance(redis, RedisCluster)
 
@@ -290,8 +291,9 @@ class RevocationStore:
     async def snapshots(self) -> list[Snapshot]:
         """Every shard's index: what a worker's copy is loaded from (a few GETs per shard,
         whatever else Redis holds)."""
-        now = time.time()
-        buckets = range(bucket_of(now), bucket_of(now + self.revoked_ttl) + 1)
+        now = time.time()  # the writers' clocks may be CLOCK_SKEW off ours, either way
+        skew = self.clock_skew
+        buckets = range(bucket_of(now - skew), bucket_of(now + self.revoked_ttl + skew) + 1)
         async with self.redis.pipeline(transaction=False) as pipe:
             for n in range(SHARDS):
                 pipe.exists(self.marker_key(n))
