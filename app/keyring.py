@@ -111,7 +111,9 @@ class Keyring:
 
     async def _maintain(self) -> None:
         while True:
-            pause = keyset.RELOAD_EVERY if self.keyset is not None else 1.0
+            # after a failure (PostgreSQL down or frozen), try every second: a worker signs
+            # only with keys read in the last SIGN_STALE_AFTER seconds
+            pause = 1.0 if self.keyset is None or self._failing else keyset.RELOAD_EVERY
             await asyncio.sleep(pause * random.uniform(0.8, 1.0))  # noqa: S311 - spreading
             try:
                 await self.reload()

@@ -84,5 +84,8 @@ async def test_parallel_guesses_from_one_address_across_accounts_never_pass_the_
             guess(http, names[i % len(names)], WRONG, headers, 0.001 * (i % 7)) for i in range(72)
         ]
         statuses = Counter(await asyncio.gather(*guesses))
-        # 72 guesses, six per account: no account limit reached, the address's 50 is
-        assert statuses == {401: 50, 429: 22}, statuses
+        # 72 guesses, six per account: no account limit reached, the address's 50 is. A
+        # guess counted but not hashed because its worker already hashes 32 at once is a
+        # 503 (the contract's "busy"): never more than 50 are checked either way.
+        assert set(statuses) <= {401, 429, 503}, statuses
+        assert statuses[429] == 22 and statuses[401] + statuses[503] == 50, statuses
