@@ -26,7 +26,7 @@ from app.key_lifecycle import advance
 from app.keys import SigningKey
 from app.keyset import KeySet, Step
 from app.stores import keys as key_rows
-from app.tokens import KeysNotLoaded
+from app.tokens import STALE, KeysNotLoaded
 
 log = logging.getLogger("app.keys")
 
@@ -44,6 +44,7 @@ class Keyring:
         self._unlocked: dict[tuple[str, bytes | None], SigningKey] = {}
         self._last_unknown = float("-inf")
         self._reloading: asyncio.Task[bool] | None = None
+        self._catching_up: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._failing = False
         self._loaded_at = float("-inf")
@@ -87,6 +88,27 @@ class Keyring:
 
     def can_sign(self) -> bool:
         return time.monotonic() - self._loaded_at <= keyset.SIGN_STALE_AFTER
+
+    async def ready_to_sign(self) -> None:
+        """Keys too old to sign with (PostgreSQL was away): read them now, one read for every
+        request that asks at once; KeysNotLoaded when that fails too."""
+        if self.can_sign():
+            return
+        if self._catching_up is None:
+            self._catching_up = asyncio.ensure_future(self.reload())
+            self._catching_up.add_done_callback(self._caught_up)
+        try:
+            await asyncio.shield(self._catching_up)
+        except Exception:  # noqa: BLE001 - an outage: the answer is a 503
+            raise KeysNotLoaded(STALE) from None
+        if not self.can_sign():
+            raise KeysNotLoaded(STALE)
+
+    def _caught_up(self, task: asyncio.Task[None]) -> None:
+        if self._catching_up is task:
+            self._catching_up = None
+        if not task.cancelled():
+            task.exception()  # retrieved: a failure is its waiters' to report
 
     async def start(self) -> None:
         """At a worker's start: the keys, creating them on a fresh database. While PostgreSQL

@@ -39,6 +39,7 @@ __all__ = [
     "IssuedToken",
     "KeySource",
     "RefreshClaims",
+    "STALE",
     "TokenError",
     "FixedKeys",
     "Tokens",
@@ -61,6 +62,10 @@ class KeySource(Protocol):
         """Read the keys again for a token with an unknown kid; False when not done now."""
         ...
 
+    async def ready_to_sign(self) -> None:
+        """Read the keys now when they are too old to sign with; KeysNotLoaded if that fails."""
+        ...
+
 
 class FixedKeys:
     """A key set that never changes (tests, tools)."""
@@ -73,6 +78,12 @@ class FixedKeys:
 
     async def reload_for_unknown(self) -> bool:
         return False
+
+    async def ready_to_sign(self) -> None:
+        return None
+
+
+STALE = "The signing keys could not be read lately; try again shortly."
 
 
 class KeysNotLoaded(ServiceUnavailable):
@@ -147,12 +158,19 @@ class Tokens:
         if kid and self.keys is not None and kid not in self._keyset().keys:
             await self.keys.reload_for_unknown()
 
+    async def ready_to_sign(self) -> None:
+        """Before anything is written for a new pair: keys fresh enough to sign it, read again
+        now if need be (the first request after PostgreSQL recovers need not wait for the
+        worker's next reload)."""
+        if self.keys is not None:
+            await self.keys.ready_to_sign()
+
     def _signing_key(self, kid: str | None) -> SigningKey:
         """Key `kid` (a retry's pair is signed again by the key that signed it), else the
         current one."""
         keyset = self._keyset()
         if self.keys is not None and not self.keys.can_sign():
-            raise KeysNotLoaded("The signing keys could not be read lately; try again shortly.")
+            raise KeysNotLoaded(STALE)
         key = keyset.keys.get(kid) if kid else None
         if key is None or key.kid == "":
             key = keyset.current

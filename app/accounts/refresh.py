@@ -61,6 +61,7 @@ class Refresh:
         except TokenError as error:
             count("refreshes", "invalid")
             raise InvalidGrant(f"The refresh token is invalid: {error}.") from None
+        await self.tokens.ready_to_sign()
         narrowed: str | None = None
         if scope and scope.strip():
             # Before anything is written: an error answer must leave the token usable.

@@ -61,6 +61,7 @@ class Sessions:
         as read), with `scope` within its current scopes, recorded as `event`; None when the
         user changed meanwhile (a password change, a disable, a log out everywhere). Outside
         a transaction, the user's oldest sessions beyond MAX_SESSIONS_PER_USER end."""
+        await self.tokens.ready_to_sign()
         now = int(time.time())
         sid, jti = new_id(), new_id()
         expires = now + self.settings.session_max_age
