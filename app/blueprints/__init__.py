@@ -10,11 +10,11 @@ from typing import Any
 
 from sanic import Sanic
 
-from app.blueprints import admin, auth, health, introspection, metrics, resources, wellknown
+from app.blueprints import admin, auth, demo, health, introspection, metrics, resources, wellknown
 from app.origin import ClientInfo, client_info
 
 
 def setup_blueprints(app: Sanic[Any, Any]) -> None:
     app.ext.add_dependency(ClientInfo, client_info)
-    for module in (auth, introspection, resources, admin, health, metrics, wellknown):
+    for module in (auth, introspection, resources, admin, health, metrics, wellknown, demo):
         app.blueprint(module.bp)
