@@ -120,8 +120,9 @@ async def authenticate(request: Request) -> None:
         request.ctx.claims = await request.app.ctx.bearer.verify(token)
 
 
-def requires(*scopes: str) -> Callable[[H], H]:
-    """Mark a handler as needing a bearer access token holding every scope in `scopes`."""
+def requires(*scopes: str, optional: bool = False) -> Callable[[H], H]:
+    """Mark a handler as needing a bearer access token holding every scope in `scopes`;
+    `optional`: or none at all (the handler then finds `request.ctx.claims` None)."""
     needed = frozenset(scopes)
     scope_text = " ".join(scopes)
 
@@ -129,6 +130,8 @@ def requires(*scopes: str) -> Callable[[H], H]:
         @wraps(handler)
         async def wrapper(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
             claims: AccessClaims | None = request.ctx.claims
+            if claims is None and optional:
+                return await handler(request, *args, **kwargs)
             if claims is None:
                 raise MissingToken()
             if not needed <= claims.scopes:

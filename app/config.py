@@ -137,6 +137,8 @@ class Settings:
     log_format: str = "text"
     access_log: bool = True
     metrics_token: str | None = None  # unset: no /metrics at all
+    cookie_secure: bool = True  # the refresh and CSRF cookies are `Secure` (false: local http)
+    cors_origins: tuple[str, ...] = ()  # origins allowed to call with credentials
     audit_retention: int = 90  # days
     max_sessions_per_user: int = 100
     purge_interval: int = 3600  # seconds; 0: only `jwt-refresh-api purge`
@@ -193,6 +195,8 @@ class Settings:
             log_format=_choice(env, "LOG_FORMAT", cls.log_format, ("text", "json")),
             access_log=_bool(env, "ACCESS_LOG", cls.access_log),
             metrics_token=_metrics_token(env),
+            cookie_secure=_bool(env, "COOKIE_SECURE", cls.cookie_secure),
+            cors_origins=_origins(env, "CORS_ORIGINS"),
             audit_retention=_int(env, "AUDIT_RETENTION", cls.audit_retention),
             max_sessions_per_user=_int(env, "MAX_SESSIONS_PER_USER", cls.max_sessions_per_user),
             purge_interval=_int(env, "PURGE_INTERVAL", cls.purge_interval, 0),
@@ -218,6 +222,41 @@ class Settings:
         if settings.jwks_max_age > settings.key_rotation_interval:
             raise ConfigError("JWKS_MAX_AGE must not be longer than KEY_ROTATION_INTERVAL")
         return settings
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """`scheme://host[:port],...`, each exactly as a browser sends it in `Origin` (lower
+    case, no path, no default port); `*` is refused: credentials need named origins."""
+    found: list[str] = []
+    for item in env.get(name, "").split(","):
+        raw = item.strip()
+        if not raw:
+            continue
+        parts = urlsplit(raw.lower())
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        default = {"http": 80, "https": 443}.get(parts.scheme)
+        if (
+            default is None
+            or not parts.hostname
+            or port == -1
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+            or parts.username is not None
+        ):
+            raise ConfigError(
+                f"{name}: {raw!r} is not an origin like https://app.example.com or"
+                " http://127.0.0.1:5173 (a scheme, a host, a port if not the default; no path)"
+            )
+        origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+        if port == default:
+            origin = origin.rsplit(":", 1)[0]
+        if origin not in found:
+            found.append(origin)
+    return tuple(found)
 
 
 def _metrics_token(env: Mapping[str, str]) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import asyncpg
@@ -63,6 +64,8 @@ class ApiError(Exception):
     def __init__(self, description: str | None = None, headers: dict[str, str] | None = None):
         self.error_description = description or self.description
         self.headers = headers or {}
+        # what else the answer carries (cookies cleared after a refused refresh)
+        self.finish: list[Callable[[HTTPResponse], None]] = []
         super().__init__(self.error_description)
 
 
@@ -89,6 +92,7 @@ class InvalidGrant(ApiError):
 
     def as_oauth(self) -> InvalidGrant:
         oauth = InvalidGrant(self.error_description)
+        oauth.finish = self.finish
         oauth.status = 400  # RFC 6749 §5.2 answers invalid_grant with 400
         return oauth
 
@@ -264,7 +268,10 @@ def _sanic_description(cls: type[ApiError], exception: SanicException) -> str:
 
 def render(error: ApiError) -> HTTPResponse:
     body: dict[str, Any] = {"error": error.error, "error_description": error.error_description}
-    return json(body, status=error.status, headers=error.headers)
+    response = json(body, status=error.status, headers=error.headers)
+    for finish in error.finish:
+        finish(response)
+    return response
 
 
 class ApiErrorHandler(ErrorHandler):

@@ -13,6 +13,8 @@ from app.accounts import setup_accounts
 from app.bearer import setup_bearer
 from app.blueprints import setup_blueprints
 from app.config import ConfigError, Settings
+from app.cookies import setup_cookies
+from app.cors import setup_cors
 from app.db import setup_database
 from app.errors import ApiErrorHandler
 from app.keyring import setup_keys
@@ -75,6 +77,8 @@ def create_app(*_: Any, settings: Settings | None = None, name: str = APP_NAME) 
     setup_revocation(app)  # app.ctx.revocations, its feed running
     setup_accounts(app)  # app.ctx.accounts
     setup_bearer(app)  # app.ctx.bearer, the middleware
+    setup_cookies(app)  # app.ctx.cookies: the refresh cookie and its CSRF check
+    setup_cors(app)  # CORS_ORIGINS: their pages may call with credentials
     setup_blueprints(app)
     setup_maintenance(app)  # the periodic purge, one worker of all hosts at a time
     return app

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import asyncpg
 
@@ -45,7 +46,11 @@ class Refresh:
         self.sessions = sessions
 
     async def refresh(
-        self, refresh_token: str, client: ClientInfo, scope: str | None = None
+        self,
+        refresh_token: str,
+        client: ClientInfo,
+        scope: str | None = None,
+        bind: Callable[[str], None] | None = None,
     ) -> TokenResponse:
         """Exchange a refresh token for its one successor pair.
 
@@ -55,12 +60,16 @@ class Refresh:
         decides who rotates. The Redis mark only says that the token was used before: such a
         request first asks PostgreSQL what became of it instead of queueing on the row.
         Nothing is spent before the row moves, so a failure (503) leaves the token usable.
+        `bind(sid)`, once the token is verified and before anything is written, may refuse
+        (the CSRF value of a refresh cookie's session).
         """
         try:
             claims = await self.tokens.verified_refresh(refresh_token)
         except TokenError as error:
             count("refreshes", "invalid")
             raise InvalidGrant(f"The refresh token is invalid: {error}.") from None
+        if bind is not None:
+            bind(claims.sid)
         await self.tokens.ready_to_sign()
         narrowed: str | None = None
         if scope and scope.strip():

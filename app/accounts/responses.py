@@ -15,14 +15,15 @@ class TokenResponse:
     access_token: str
     token_type: Literal["Bearer"]
     expires_in: int
-    refresh_token: str
+    refresh_token: str | None  # None: in the refresh cookie instead (app.cookies)
     refresh_expires_in: int
     scope: str
     account_id: str
     session_id: str
+    csrf_token: str | None = None  # with the refresh cookie: the session's X-CSRF-Token
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: value for name, value in asdict(self).items() if value is not None}
 
 
 def issue_pair(

@@ -19,7 +19,7 @@ import asyncpg
 from app.accounts.responses import TokenResponse, issue_pair
 from app.config import Settings
 from app.db import Database, Queryable
-from app.errors import NotFound
+from app.errors import InvalidGrant, NotFound
 from app.origin import ClientInfo
 from app.revocation import Revocations
 from app.stores import events
@@ -193,6 +193,21 @@ class Sessions:
         Redis does not hold: a retry after a failed Redis step publishes them."""
         recent = await session_rows.recently_revoked(db, user_id, self.revocations.revoked_ttl)
         return await self.revocations.unmarked([sid for sid in recent if sid not in besides])
+
+    async def log_out_with(
+        self, refresh_token: str, client: ClientInfo, bind: Callable[[str], None] | None = None
+    ) -> str:
+        """End the session of a refresh token (a logout without an access token: a browser
+        app's cookie); `bind(sid)` may refuse first. Its sid; InvalidGrant for a token that
+        is not a refresh token of ours."""
+        try:
+            sid = (await self.tokens.verified_refresh(refresh_token)).sid
+        except TokenError as error:
+            raise InvalidGrant(f"The refresh token is invalid: {error}.") from None
+        if bind is not None:
+            bind(sid)
+        await self.end([sid], reason="logout", client=client)
+        return sid
 
     async def revoke_token(
         self, token: str, hint: str | None, client: ClientInfo = NO_CLIENT

@@ -27,8 +27,8 @@ from app.blueprints.common import (
     object_schema,
     paged,
     path_id,
-    token_answer,
 )
+from app.cookies import CSRF_HEADER, Cookies, wants_cookie
 from app.db import Database
 from app.errors import ERROR_SCHEMA as ERROR
 from app.errors import InvalidGrant, UnsupportedGrantType
@@ -45,11 +45,17 @@ _NEW_ACCOUNT = object_schema(
     username={"type": "string", "pattern": policy.USERNAME_PATTERN},
     password={"type": "string", "minLength": policy.MIN_PASSWORD, "maxLength": policy.MAX_PASSWORD},
 )
+_DELIVERY = {
+    "type": "string",
+    "enum": ["body", "cookie"],
+    "description": "cookie: the refresh token in an HttpOnly cookie (browser apps), not here",
+}
 _CREDENTIALS = object_schema(
     ["username", "password"],
     username={"type": "string", "minLength": 1, "maxLength": policy.MAX_USERNAME_INPUT},
     password={"type": "string", "minLength": 1, "maxLength": policy.MAX_PASSWORD},
     scope={"type": "string", "example": "notes:read"},
+    token_delivery=_DELIVERY,
 )
 _ACCOUNT = object_schema(
     ["id", "username", "created_at"],
@@ -57,7 +63,15 @@ _ACCOUNT = object_schema(
     username={"type": "string"},
     created_at={"type": "string", "format": "date-time"},
 )
-_REFRESH = object_schema(["refresh_token"], refresh_token={"type": "string", "minLength": 1})
+_REFRESH = object_schema(
+    [],
+    refresh_token={
+        "type": "string",
+        "minLength": 1,
+        "description": "Required unless the refresh_token cookie is sent (with X-CSRF-Token)",
+    },
+    token_delivery=_DELIVERY,
+)
 _SESSION = object_schema(
     ["id", "created_at", "last_used_at", "expires_at", "user_agent", "ip", "current"],
     id={"type": "string"},
@@ -76,6 +90,11 @@ def _username(body: dict[str, Any]) -> str:
 
 def _password(body: dict[str, Any], name: str = "password") -> str:
     return required_string(body, name, max_length=policy.MAX_PASSWORD)
+
+
+def _optional_params(request: Request) -> dict[str, Any]:
+    """A form or JSON body, or none at all (a browser's cookie refresh may send nothing)."""
+    return read_params(request) if request.body.strip() else {}
 
 
 def _scope(body: dict[str, Any]) -> str | None:
@@ -120,10 +139,13 @@ async def register(
         (429, ERROR, "Too many failed attempts (see Retry-After)"),
     ),
 )
-async def login(request: Request, login_flow: Login, client: ClientInfo) -> HTTPResponse:
+async def login(
+    request: Request, login_flow: Login, cookies: Cookies, client: ClientInfo
+) -> HTTPResponse:
     body = read_json(request)
-    username, password = _username(body), _password(body)
-    return token_answer(await login_flow.login(username, password, _scope(body), client))
+    username, password, to_cookie = _username(body), _password(body), wants_cookie(body)
+    tokens = await login_flow.login(username, password, _scope(body), client)
+    return cookies.respond(tokens, to_cookie)
 
 
 @bp.post("/refresh")
@@ -133,12 +155,18 @@ async def login(request: Request, login_flow: Login, client: ClientInfo) -> HTTP
     response=answers(
         (200, TOKEN_RESPONSE, "Token response"),
         (401, ERROR, "Expired, malformed, revoked, used, or not a refresh token"),
+        (403, ERROR, f"csrf_failed: the refresh cookie without a matching {CSRF_HEADER}"),
     ),
 )
-async def refresh(request: Request, refresh_flow: Refresh, client: ClientInfo) -> HTTPResponse:
-    body = read_params(request)
-    token = required_string(body, "refresh_token", max_length=MAX_TOKEN_LENGTH)
-    return token_answer(await refresh_flow.refresh(token, client))
+async def refresh(
+    request: Request, refresh_flow: Refresh, cookies: Cookies, client: ClientInfo
+) -> HTTPResponse:
+    body = _optional_params(request)
+    to_cookie = wants_cookie(body)
+    token = string(body, "refresh_token", required=False, max_length=MAX_TOKEN_LENGTH)
+    if token is None:
+        return await cookies.refresh(request, body, refresh_flow, client)
+    return cookies.respond(await refresh_flow.refresh(token, client), to_cookie)
 
 
 @bp.post("/token")
@@ -152,6 +180,7 @@ async def refresh(request: Request, refresh_flow: Refresh, client: ClientInfo) -
             password={"type": "string"},
             refresh_token={"type": "string"},
             scope={"type": "string"},
+            token_delivery=_DELIVERY,
         )
     },
     response=answers(
@@ -161,10 +190,11 @@ async def refresh(request: Request, refresh_flow: Refresh, client: ClientInfo) -
     ),
 )
 async def token(
-    request: Request, login_flow: Login, refresh_flow: Refresh, client: ClientInfo
+    request: Request, login_flow: Login, refresh_flow: Refresh, cookies: Cookies, client: ClientInfo
 ) -> HTTPResponse:
     body = read_params(request)
     grant_type = required_string(body, "grant_type", max_length=64)
+    to_cookie = wants_cookie(body)
     try:
         if grant_type == "password":
             username, password = _username(body), _password(body)
@@ -176,7 +206,7 @@ async def token(
             raise UnsupportedGrantType(f"The grant type '{grant_type[:64]}' is not supported.")
     except InvalidGrant as error:
         raise error.as_oauth() from None
-    return token_answer(tokens)
+    return cookies.respond(tokens, to_cookie)
 
 
 @bp.post("/revoke")
@@ -207,10 +237,32 @@ async def revoke(request: Request, sessions: Sessions, client: ClientInfo) -> HT
 
 
 @bp.post("/logout")
-@openapi.definition(summary="End the caller's session", response=answers((204, None, "Ended")))
-@requires()
-async def logout(request: Request, sessions: Sessions, client: ClientInfo) -> HTTPResponse:
-    await sessions.end([caller(request).sid], reason="logout", client=client)
+@openapi.definition(
+    summary="End the caller's session: by its access token, a refresh token, or the cookie",
+    body=json_body(
+        object_schema(
+            [], refresh_token={"type": "string", "description": "Without an access token"}
+        )
+    ),
+    response=answers(
+        (204, None, "Ended"),
+        (401, ERROR, "No usable token"),
+        (403, ERROR, f"csrf_failed: the refresh cookie without a matching {CSRF_HEADER}"),
+    ),
+)
+@requires(optional=True)
+async def logout(
+    request: Request, sessions: Sessions, cookies: Cookies, client: ClientInfo
+) -> HTTPResponse:
+    claims = request.ctx.claims
+    if claims is not None:
+        await sessions.end([claims.sid], reason="logout", client=client)
+        return cookies.after_logout(request, empty(), claims.sid)
+    body = _optional_params(request)
+    token = string(body, "refresh_token", required=False, max_length=MAX_TOKEN_LENGTH)
+    if token is None:
+        return await cookies.log_out(request, sessions, client)
+    await sessions.log_out_with(token, client)
     return empty()
 
 
@@ -236,6 +288,7 @@ async def logout_all(request: Request, sessions: Sessions, client: ClientInfo) -
                 "minLength": policy.MIN_PASSWORD,
                 "maxLength": policy.MAX_PASSWORD,
             },
+            token_delivery=_DELIVERY,
         )
     ),
     response=answers(
@@ -247,11 +300,13 @@ async def logout_all(request: Request, sessions: Sessions, client: ClientInfo) -
 )
 @requires()
 async def change_password(
-    request: Request, password_change: PasswordChange, client: ClientInfo
+    request: Request, password_change: PasswordChange, cookies: Cookies, client: ClientInfo
 ) -> HTTPResponse:
     body = read_json(request)
     current, new = _password(body, "current_password"), _password(body, "new_password")
-    return token_answer(await password_change.change(caller(request), current, new, client))
+    to_cookie = wants_cookie(body)
+    tokens = await password_change.change(caller(request), current, new, client)
+    return cookies.respond(tokens, to_cookie)
 
 
 @bp.get("/sessions")

@@ -7,7 +7,8 @@ import json
 import uuid
 from dataclasses import fields
 from datetime import datetime
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from sanic import HTTPResponse
 from sanic.response import json as json_response
@@ -50,17 +51,23 @@ _JSON_TYPES = {str: "string", int: "integer", bool: "boolean"}
 
 
 def dataclass_schema(cls: type[Any]) -> dict[str, Any]:
-    """The JSON Schema of a dataclass answer: every field required, typed from its hints."""
+    """The JSON Schema of a dataclass answer, typed from its hints: every field required but
+    those that may be None (left out of the answer then)."""
     hints = get_type_hints(cls)
     properties: dict[str, dict[str, Any]] = {}
+    required: list[str] = []
     for field in fields(cls):
         hint = hints[field.name]
+        if get_origin(hint) in (Union, UnionType) and type(None) in get_args(hint):
+            (hint,) = (arg for arg in get_args(hint) if arg is not type(None))
+        else:
+            required.append(field.name)
         if get_origin(hint) is Literal:
             values = list(get_args(hint))
             properties[field.name] = {"type": _JSON_TYPES[type(values[0])], "enum": values}
         else:
             properties[field.name] = {"type": _JSON_TYPES[hint]}
-    return object_schema([field.name for field in fields(cls)], **properties)
+    return object_schema(required, **properties)
 
 
 def json_body(schema: dict[str, Any]) -> dict[str, Any]:

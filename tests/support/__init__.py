@@ -47,6 +47,8 @@ TOKEN_FIELDS = frozenset(
         "session_id",
     }
 )
+# cookie delivery (browser apps): the refresh token in its cookie, the CSRF value instead
+COOKIE_TOKEN_FIELDS = TOKEN_FIELDS - {"refresh_token"} | {"csrf_token"}
 
 if not DATABASE_NAME.startswith("jwt_refresh_test"):
     raise RuntimeError(f"refusing to run tests against {DATABASE_NAME!r}")
