@@ -157,8 +157,17 @@ function element(tag, text, className) {
   return node;
 }
 
+// "Chrome 126" rather than a user agent string that fills the column
+function device(agent) {
+  const name = ["Edg", "Firefox", "HeadlessChrome", "Chrome", "Safari", "curl"]
+    .find((known) => agent.includes(`${known}/`));
+  if (!name) return agent;
+  return `${name === "Edg" ? "Edge" : name} ${agent.split(`${name}/`)[1].split(/[ .]/)[0]}`;
+}
+
 function when(iso) {
-  return new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  const format = { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" };
+  return new Date(iso).toLocaleString([], format);
 }
 
 function showLogin(message = "", isError = false) {
@@ -212,9 +221,10 @@ async function loadSessions() {
   $("sessions").replaceChildren(
     ...sessions.map((session) => {
       const row = element("tr", undefined, session.current ? "current" : "");
-      const device = element("td", session.user_agent ?? "unknown", "device");
-      device.title = session.user_agent ?? "";
-      const end = element("button", session.current ? "End (this one)" : "End", "secondary");
+      const agent = element("td", session.user_agent ? device(session.user_agent) : "unknown");
+      agent.title = session.user_agent ?? "";
+      if (session.current) agent.append(element("span", "this browser", "badge"));
+      const end = element("button", "End", "secondary");
       end.type = "button";
       end.addEventListener("click", () => run(() => endSession(session.id, session.current)));
       const cell = element("td");
@@ -222,7 +232,7 @@ async function loadSessions() {
       row.append(
         element("td", when(session.created_at)),
         element("td", when(session.last_used_at)),
-        device,
+        agent,
         element("td", session.ip ?? ""),
         cell,
       );
