@@ -32,6 +32,8 @@ Handler = Callable[..., Awaitable[HTTPResponse]]
 H = TypeVar("H", bound=Handler)
 
 _SCOPES_ATTRIBUTE = "__requires_scopes__"
+# the OpenAPI security schemes a `requires` route accepts, either one (app.apispec)
+BEARER_SCHEME, OAUTH2_SCHEME = "bearer", "oauth2"
 _cache_hit = METRICS.counter("bearer_cache", "hit")
 _cache_miss = METRICS.counter("bearer_cache", "miss")
 
@@ -140,7 +142,12 @@ def requires(*scopes: str, optional: bool = False) -> Callable[[H], H]:
 
         setattr(wrapper, _SCOPES_ATTRIBUTE, needed)
         error = {"application/json": ERROR_SCHEMA}
-        documented = openapi.secured("bearer")(wrapper)
+        # a bearer token, or (the same thing to the server) one that Swagger UI's password
+        # flow asked for with these scopes
+        documented = openapi.secured(BEARER_SCHEME)(wrapper)
+        documented = openapi.secured({OAUTH2_SCHEME: sorted(needed)})(documented)
+        if optional:
+            documented = openapi.secured({})(documented)  # or no token at all
         documented = openapi.response(401, error, "Missing, invalid or revoked token")(documented)
         documented = openapi.response(400, error, "Malformed request or header")(documented)
         documented = openapi.response(503, error, "PostgreSQL or Redis unavailable")(documented)

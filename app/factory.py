@@ -10,12 +10,14 @@ from sanic import Sanic
 
 from app import speedups
 from app.accounts import setup_accounts
+from app.apispec import setup_openapi
 from app.bearer import setup_bearer
 from app.blueprints import setup_blueprints
 from app.config import ConfigError, Settings
 from app.cookies import setup_cookies
 from app.cors import setup_cors
 from app.db import setup_database
+from app.docs import setup_docs
 from app.errors import ApiErrorHandler
 from app.keyring import setup_keys
 from app.maintenance import setup_maintenance
@@ -48,7 +50,9 @@ def create_app(*_: Any, settings: Settings | None = None, name: str = APP_NAME) 
         RESPONSE_TIMEOUT=30,
         KEEP_ALIVE_TIMEOUT=75,
         FALLBACK_ERROR_FORMAT="json",
-        OAS_UI_DEFAULT="swagger",
+        # sanic-ext builds /docs/openapi.json; its pages load from a CDN: app.docs serves them
+        OAS_UI_DEFAULT=None,
+        OAS_UI_SWAGGER=False,
         OAS_UI_REDOC=False,
         OAS_URL_PREFIX="/docs",
         OAS_IGNORE_HEAD=True,
@@ -67,7 +71,6 @@ def create_app(*_: Any, settings: Settings | None = None, name: str = APP_NAME) 
         version="0.1.0",
         description="Short-lived JWT access tokens, rotating refresh tokens, instant revocation.",
     )
-    app.ext.openapi.add_security_scheme("bearer", "http", scheme="bearer", bearer_format="JWT")
 
     # Listeners run in this order when a worker starts, and in reverse when it stops.
     setup_observability(app)  # request ids, logs, the access log, metrics (first of all)
@@ -80,5 +83,7 @@ def create_app(*_: Any, settings: Settings | None = None, name: str = APP_NAME) 
     setup_cookies(app)  # app.ctx.cookies: the refresh cookie and its CSRF check
     setup_cors(app)  # CORS_ORIGINS: their pages may call with credentials
     setup_blueprints(app)
+    setup_openapi(app)  # security schemes, named schemas, operationIds
+    setup_docs(app)  # /docs: Swagger UI
     setup_maintenance(app)  # the periodic purge, one worker of all hosts at a time
     return app

@@ -20,6 +20,7 @@ bp = Blueprint("admin", url_prefix="/api/admin")
 
 @bp.post("/users/<username:str>/disable")
 @openapi.definition(
+    operation="disableUser",
     summary="Disable an account: no login or refresh, its live access tokens refused at once",
     response=answers((204, None, "Disabled"), (404, ERROR, "No such user")),
 )
@@ -33,6 +34,7 @@ async def disable(
 
 @bp.post("/users/<username:str>/enable")
 @openapi.definition(
+    operation="enableUser",
     summary="Enable an account again (its earlier sessions stay ended)",
     response=answers((204, None, "Enabled"), (404, ERROR, "No such user")),
 )
@@ -46,6 +48,7 @@ async def enable(
 
 @bp.get("/users/<username:str>/events")
 @openapi.definition(
+    operation="listUserEvents",
     summary="A user's security events (the audit trail), newest first, a page at a time",
     parameter=PAGE_PARAMETERS,
     response=answers(

@@ -74,6 +74,7 @@ def _note_fields(request: Request) -> tuple[str, str]:
 
 @bp.get("/me")
 @openapi.definition(
+    operation="getMe",
     summary="The caller, from the access token alone",
     response=answers((200, _ME, "The caller")),
 )

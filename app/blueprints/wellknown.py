@@ -57,6 +57,7 @@ async def jwks(request: Request) -> HTTPResponse:
 
 @bp.get("/oauth-authorization-server")
 @openapi.definition(
+    operation="authorizationServerMetadata",
     summary="Authorization server metadata (RFC 8414)",
     response=[Response(json_body({"type": "object"}), 200)],
 )

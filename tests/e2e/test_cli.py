@@ -242,6 +242,14 @@ async def test_bad_jwt_secret_stops_with_one_line_naming_it(
 
 # -- installed as a product: a wheel, another directory ----------------------------------
 
+DOCS_FILES = (
+    "/docs",
+    "/docs/assets/docs.js",
+    "/docs/assets/swagger-ui-bundle.js",
+    "/docs/assets/swagger-ui.css",
+    "/docs/oauth2-redirect.html",
+)
+
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -305,7 +313,7 @@ async def test_a_wheel_installed_elsewhere_migrates_and_serves(
     )
     assert created.returncode == 0, created.stderr
 
-    def serve() -> tuple[int, int]:
+    def serve() -> tuple[int, ...]:
         with app_server(env, workers=1, python=str(installed)) as base:
             health = httpx.get(base + "/health", timeout=10)
             login = httpx.post(
@@ -313,9 +321,11 @@ async def test_a_wheel_installed_elsewhere_migrates_and_serves(
                 json={"username": "boss", "password": BOSS_PASSWORD},
                 timeout=10,
             )
-        return health.status_code, login.status_code
+            # /docs: its own files (package data) and Swagger UI's (swagger-ui-bundle)
+            docs = [httpx.get(base + path, timeout=10).status_code for path in DOCS_FILES]
+        return health.status_code, login.status_code, *docs
 
-    assert await asyncio.to_thread(serve) == (200, 200)
+    assert await asyncio.to_thread(serve) == (200,) * (2 + len(DOCS_FILES))
     purged = await asyncio.to_thread(run, "purge")
     assert purged.returncode == 0, purged.stderr
     assert purged.stdout.strip() == "purge: 0 sessions and 0 events deleted"
