@@ -91,12 +91,23 @@ class Cookies:
         planted by a sibling subdomain, say) are refused rather than guessed between."""
         return _one(request, REFRESH_COOKIE)
 
-    def check(self, request: Request) -> None:
-        """Before anything the refresh cookie authenticates: the Origin and the double
-        submit. `bind` checks the value against the session once the token is verified."""
+    def delivery(self, request: Request, body: dict[str, Any]) -> bool:
+        """The body's `token_delivery` is "cookie": and the request may set the cookie (a
+        page of another origin must not log a browser into a session of its choosing)."""
+        to_cookie = wants_cookie(body)
+        if to_cookie:
+            self.check_origin(request)
+        return to_cookie
+
+    def check_origin(self, request: Request) -> None:
         origin = request.headers.get("origin")
         if origin is not None and origin != own_origin(request) and origin not in self.origins:
             raise CsrfFailed(f"The origin {origin[:200]!r} may not use the refresh cookie.")
+
+    def check(self, request: Request) -> None:
+        """Before anything the refresh cookie authenticates: the Origin and the double
+        submit. `bind` checks the value against the session once the token is verified."""
+        self.check_origin(request)
         header = request.headers.get(CSRF_HEADER)
         if not header:
             raise CsrfFailed(f"The {CSRF_HEADER} header is required with the refresh cookie.")

@@ -28,7 +28,7 @@ from app.blueprints.common import (
     paged,
     path_id,
 )
-from app.cookies import CSRF_HEADER, Cookies, wants_cookie
+from app.cookies import CSRF_HEADER, Cookies
 from app.db import Database
 from app.errors import ERROR_SCHEMA as ERROR
 from app.errors import InvalidGrant, UnsupportedGrantType
@@ -143,7 +143,11 @@ async def login(
     request: Request, login_flow: Login, cookies: Cookies, client: ClientInfo
 ) -> HTTPResponse:
     body = read_json(request)
-    username, password, to_cookie = _username(body), _password(body), wants_cookie(body)
+    username, password, to_cookie = (
+        _username(body),
+        _password(body),
+        cookies.delivery(request, body),
+    )
     tokens = await login_flow.login(username, password, _scope(body), client)
     return cookies.respond(tokens, to_cookie)
 
@@ -162,7 +166,7 @@ async def refresh(
     request: Request, refresh_flow: Refresh, cookies: Cookies, client: ClientInfo
 ) -> HTTPResponse:
     body = _optional_params(request)
-    to_cookie = wants_cookie(body)
+    to_cookie = cookies.delivery(request, body)
     token = string(body, "refresh_token", required=False, max_length=MAX_TOKEN_LENGTH)
     if token is None:
         return await cookies.refresh(request, body, refresh_flow, client)
@@ -194,7 +198,7 @@ async def token(
 ) -> HTTPResponse:
     body = read_params(request)
     grant_type = required_string(body, "grant_type", max_length=64)
-    to_cookie = wants_cookie(body)
+    to_cookie = cookies.delivery(request, body)
     try:
         if grant_type == "password":
             username, password = _username(body), _password(body)
@@ -304,7 +308,7 @@ async def change_password(
 ) -> HTTPResponse:
     body = read_json(request)
     current, new = _password(body, "current_password"), _password(body, "new_password")
-    to_cookie = wants_cookie(body)
+    to_cookie = cookies.delivery(request, body)
     tokens = await password_change.change(caller(request), current, new, client)
     return cookies.respond(tokens, to_cookie)
 

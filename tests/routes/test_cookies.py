@@ -361,3 +361,48 @@ async def test_a_password_change_can_answer_in_the_cookie(browser: Browser) -> N
     assert response.status == 200 and "refresh_token" not in response.json
     assert browser.cookies["refresh_token"] != old["refresh_token"]
     assert (await browser.refresh()).status == 200
+
+
+async def test_another_origin_cant_log_a_browser_into_a_session(
+    make_api: Callable[..., Api],
+) -> None:
+    """Login CSRF: a page of another origin posting someone's credentials with cookie delivery
+    (a text/plain form can carry JSON) would leave the victim's browser in the attacker's
+    session. Refused before the login happens; listed origins and body delivery are fine."""
+    api = make_api(cors_origins=("https://app.example.com",))
+    tokens = await api.user()
+    credentials = {"username": "alice", "password": "correct horse", "token_delivery": "cookie"}
+    foreign = {"Origin": "https://evil.example.com", "Content-Type": "text/plain"}
+    for path, sent in (
+        ("/auth/login", {"json": credentials}),
+        ("/auth/token", {"data": {**credentials, "grant_type": "password"}}),
+        (
+            "/auth/refresh",
+            {"json": {"refresh_token": tokens["refresh_token"], "token_delivery": "cookie"}},
+        ),
+    ):
+        headers = dict(foreign)
+        if "data" in sent:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        refused = await api.request("POST", path, headers=headers, **sent)
+        assert refused.status == 403 and refused.json["error"] == "csrf_failed", refused.text
+        assert refused.headers.get_list("set-cookie") == []
+    listed = await api.request(
+        "POST", "/auth/login", json=credentials, headers={"Origin": "https://app.example.com"}
+    )
+    assert listed.status == 200 and "csrf_token" in listed.json
+    body_mode = await api.request(
+        "POST",
+        "/auth/login",
+        json={"username": "alice", "password": "correct horse"},
+        headers=foreign,
+    )
+    assert body_mode.status == 200, "no cookie is set: nothing to forge"
+    events = await api.request("GET", "/auth/events", token=listed.json["access_token"])
+    kinds = [event["type"] for event in events.json["events"]]
+    assert kinds == ["login", "login", "login"], "the refused ones logged nobody in"
+    # the body token the refused refresh carried was not spent
+    again = await api.request(
+        "POST", "/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert again.status == 200
