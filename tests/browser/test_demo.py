@@ -5,6 +5,7 @@ and pages of another origin that can't use the cookie unless CORS_ORIGINS lists 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, Response, Route, expect
 
-from tests.support.browser import ForeignOrigin, User, browser_server
+from tests.support.browser import PASSWORD, ForeignOrigin, User, browser_server
 
 pytestmark = pytest.mark.e2e
 
@@ -123,7 +124,7 @@ async def test_logging_in_shows_the_account_and_a_reload_resumes_it(
     await expect(page.locator("#me-scope")).to_have_text("notes:read notes:write")
     await expect(page.locator("#expiry")).to_contain_text("expires at")
     await expect(page.locator("#sessions tr")).to_have_count(2)
-    await expect(page.locator("#sessions tr.current")).to_contain_text("HeadlessChrome")
+    await expect(page.locator("#sessions tr.current")).to_contain_text("Headless Chrome")
     await add_note(page, "Groceries", "oat milk, lemons, basil")
     await add_note(page, "Call the plumber", "before Friday")
     await expect(page.locator("#notes li")).to_have_count(2)
@@ -214,14 +215,27 @@ async def test_two_tabs_refreshing_at_the_same_moment_both_stay_logged_in(
     await second.reload()
     await shows_account(second, user)
 
+    # a logout in one tab logs the other out at its next call
+    await first.get_by_role("button", name="Log out").click()
+    await shows_login(first)
+    await second.get_by_role("button", name="Reload").click()
+    await shows_login(second)
+    await expect(second.locator("#status")).to_have_text("Logged out: log in again.")
 
-async def test_logging_out_clears_the_cookies_and_ends_the_session(
-    context: BrowserContext, page: Page, demo: str, new_user: NewUser
+
+async def test_a_visitor_creates_an_account_logs_out_and_the_session_ends(
+    context: BrowserContext, page: Page, demo: str
 ) -> None:
-    user = await new_user(demo)
-    async with page.expect_response(f"{demo}/auth/login") as login:
-        await log_in(page, demo, user)
-    access_token = (await (await login.value).json())["access_token"]
+    user = User(f"visitor{uuid.uuid4().hex[:8]}", PASSWORD)
+    await page.goto(f"{demo}/demo")
+    form = page.locator("#login")
+    await form.get_by_label("Username").fill(user.username)
+    await form.get_by_label("Password").fill(user.password)
+    await form.get_by_role("button", name="Create account").click()
+    await shows_account(page, user)
+    await expect(page.locator("#status")).to_have_text(f"Account {user.username} created.")
+    refresh = await cookie(context, "refresh_token")
+    assert refresh is not None
 
     await page.get_by_role("button", name="Log out").click()
     await shows_login(page)
@@ -230,8 +244,19 @@ async def test_logging_out_clears_the_cookies_and_ends_the_session(
     await page.reload()
     await shows_login(page)
     async with httpx.AsyncClient(base_url=demo) as http:
-        me = await http.get("/api/me", headers={"Authorization": f"Bearer {access_token}"})
-    assert me.status_code == 401, me.text  # the session ended, not just the page's memory
+        gone = await http.post("/auth/refresh", json={"refresh_token": refresh["value"]})
+    assert gone.status_code == 401, gone.text  # the session ended, not just the page's memory
+
+    # the API's own words in the status line
+    await form.get_by_label("Username").fill(user.username)
+    await form.get_by_label("Password").fill(user.password)
+    await form.get_by_role("button", name="Create account").click()
+    await expect(page.locator("#status")).to_have_text("This username is already taken.")
+    await expect(page.locator("#status")).to_have_class("error")
+    await form.get_by_label("Password").fill("not the password")
+    await form.get_by_role("button", name="Log in").click()
+    await expect(page.locator("#status")).to_have_text("The username or password is wrong.")
+    await shows_login(page)
 
 
 async def test_no_script_ever_sees_the_refresh_token(

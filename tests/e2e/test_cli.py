@@ -249,6 +249,7 @@ DOCS_FILES = (
     "/docs/assets/swagger-ui.css",
     "/docs/oauth2-redirect.html",
 )
+DEMO_FILES = ("/demo", "/demo/app.js", "/demo/style.css", "/demo/favicon.svg")
 
 
 @pytest.fixture(scope="module")
@@ -321,11 +322,12 @@ async def test_a_wheel_installed_elsewhere_migrates_and_serves(
                 json={"username": "boss", "password": BOSS_PASSWORD},
                 timeout=10,
             )
-            # /docs: its own files (package data) and Swagger UI's (swagger-ui-bundle)
-            docs = [httpx.get(base + path, timeout=10).status_code for path in DOCS_FILES]
-        return health.status_code, login.status_code, *docs
+            # /docs: its own files (package data) and Swagger UI's (swagger-ui-bundle);
+            # /demo: its files (package data)
+            pages = [httpx.get(base + path, timeout=10) for path in DOCS_FILES + DEMO_FILES]
+        return health.status_code, login.status_code, *(page.status_code for page in pages)
 
-    assert await asyncio.to_thread(serve) == (200,) * (2 + len(DOCS_FILES))
+    assert await asyncio.to_thread(serve) == (200,) * (2 + len(DOCS_FILES) + len(DEMO_FILES))
     purged = await asyncio.to_thread(run, "purge")
     assert purged.returncode == 0, purged.stderr
     assert purged.stdout.strip() == "purge: 0 sessions and 0 events deleted"

@@ -52,15 +52,19 @@ function accept(tokens) {
 // at the same moment share one refresh instead of racing the cookie's rotation.
 function refresh() {
   if (!refreshing) {
-    const csrf = { "X-CSRF-Token": csrfToken() ?? "" };
-    refreshing = send("POST", "/auth/refresh", { body: {}, headers: csrf })
-      .then(parse)
-      .then(accept)
-      .finally(() => {
-        refreshing = null;
-      });
+    refreshing = renew().finally(() => {
+      refreshing = null;
+    });
   }
   return refreshing;
+}
+
+async function renew() {
+  const csrf = csrfToken();
+  // the two cookies come and go together: without this one there is no session left
+  if (csrf === null) throw new ApiError(401, { error_description: "Logged out: log in again." });
+  const headers = { "X-CSRF-Token": csrf };
+  accept(await parse(await send("POST", "/auth/refresh", { body: {}, headers })));
 }
 
 function expired(response) {
@@ -70,7 +74,10 @@ function expired(response) {
 
 // A resource call with the access token; if it has expired, one refresh and one retry.
 async function api(method, path, body) {
-  const call = () => send(method, path, { body, headers: { Authorization: `Bearer ${accessToken}` } });
+  const call = () => {
+    const headers = { Authorization: `Bearer ${accessToken}` };
+    return send(method, path, { body, headers });
+  };
   const used = accessToken;
   let response = await call();
   if (expired(response)) {
@@ -96,9 +103,11 @@ async function register(username, password) {
 }
 
 async function logOut() {
-  // the cookie says which session; the header proves this page is of this origin
-  const headers = { "X-CSRF-Token": csrfToken() ?? "" };
-  await parse(await send("POST", "/auth/logout", { headers }));
+  const csrf = csrfToken(); // none: already logged out (in another tab, say)
+  if (csrf !== null) {
+    // the cookie says which session; the header proves this page is of this origin
+    await parse(await send("POST", "/auth/logout", { headers: { "X-CSRF-Token": csrf } }));
+  }
   showLogin("Logged out.");
 }
 
@@ -120,11 +129,11 @@ async function endSession(id, current) {
 
 // On load: a session left by an earlier visit or another tab resumes through the cookie.
 async function resume() {
-  if (csrfToken() === null) return showLogin();
   try {
     await refresh();
   } catch (error) {
-    return showLogin(error.status === 401 ? "" : error.message);
+    // refused (401): nothing to resume, just the form; anything else is worth saying
+    return error.status === 401 ? showLogin() : showLogin(error.message, true);
   }
   await showAccount();
 }
@@ -157,12 +166,19 @@ function element(tag, text, className) {
   return node;
 }
 
-// "Chrome 126" rather than a user agent string that fills the column
+// The browser's name rather than a user agent that fills the column (that one on hover);
+// the order matters: Edge's names Chrome and Safari too, Chrome's names Safari
+const DEVICES = [
+  ["Edg/", "Edge"],
+  ["Firefox/", "Firefox"],
+  ["HeadlessChrome/", "Headless Chrome"],
+  ["Chrome/", "Chrome"],
+  ["Safari/", "Safari"],
+  ["curl/", "curl"],
+];
+
 function device(agent) {
-  const name = ["Edg", "Firefox", "HeadlessChrome", "Chrome", "Safari", "curl"]
-    .find((known) => agent.includes(`${known}/`));
-  if (!name) return agent;
-  return `${name === "Edg" ? "Edge" : name} ${agent.split(`${name}/`)[1].split(/[ .]/)[0]}`;
+  return DEVICES.find(([mark]) => agent.includes(mark))?.[1] ?? agent;
 }
 
 function when(iso) {
