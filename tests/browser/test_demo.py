@@ -116,6 +116,9 @@ async def test_logging_in_shows_the_account_and_a_reload_resumes_it(
         )
         assert other.status_code == 200, other.text
     curl_refresh = other.json()["refresh_token"]
+    complaints: list[str] = []  # CSP violations and uncaught errors, as the console shows
+    page.on("console", lambda m: "Content Security Policy" in m.text and complaints.append(m.text))
+    page.on("pageerror", lambda error: complaints.append(str(error)))
     await page.goto(f"{demo}/demo")
     await shows_login(page)
     await screenshot(page, "demo-login")
@@ -140,6 +143,7 @@ async def test_logging_in_shows_the_account_and_a_reload_resumes_it(
     async with httpx.AsyncClient(base_url=demo) as http:
         ended = await http.post("/auth/refresh", json={"refresh_token": curl_refresh})
     assert ended.status_code == 401, ended.text  # that session really ended
+    assert complaints == []
 
 
 async def test_an_expired_access_token_is_renewed_and_the_work_goes_on(
