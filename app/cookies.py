@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic
+from sanic.cookies.request import parse_cookie
 from sanic.response import empty
 
 from app.accounts.refresh import Refresh
@@ -101,7 +102,12 @@ class Cookies:
 
     def check_origin(self, request: Request) -> None:
         origin = request.headers.get("origin")
-        if origin is not None and origin != own_origin(request) and origin not in self.origins:
+        if origin is None:
+            # no Origin (an old browser): its Fetch Metadata, if any, says where it came from
+            if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
+                raise CsrfFailed("A request from another site may not use the refresh cookie.")
+            return
+        if origin != own_origin(request) and origin not in self.origins:
             raise CsrfFailed(f"The origin {origin[:200]!r} may not use the refresh cookie.")
 
     def check(self, request: Request) -> None:
@@ -112,13 +118,12 @@ class Cookies:
         if not header:
             raise CsrfFailed(f"The {CSRF_HEADER} header is required with the refresh cookie.")
         cookie = _one(request, CSRF_COOKIE)
-        if cookie is None or not hmac.compare_digest(header.encode(), cookie.encode()):
+        if cookie is None or not _same(header, cookie):
             raise CsrfFailed(f"The {CSRF_HEADER} header does not match the csrf_token cookie.")
 
     def bind(self, request: Request, sid: str) -> None:
         """The CSRF value sent is the one of the cookie's session."""
-        header = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(header.encode(), self.csrf_for(sid).encode()):
+        if not _same(request.headers.get(CSRF_HEADER, ""), self.csrf_for(sid)):
             raise CsrfFailed(f"The {CSRF_HEADER} header does not belong to this session.")
 
     # -- the flows the cookie authenticates ------------------------------------------------
@@ -163,8 +168,8 @@ class Cookies:
 
     def after_logout(self, request: Request, response: HTTPResponse, sid: str) -> HTTPResponse:
         """A bearer logout of the session the cookies are of clears them too."""
-        csrf = request.cookies.get(CSRF_COOKIE)
-        if csrf and hmac.compare_digest(csrf.encode(), self.csrf_for(sid).encode()):
+        csrf = _cookies_of(request).get(CSRF_COOKIE)
+        if csrf and _same(csrf[0], self.csrf_for(sid)):
             self.clear(response)
         return response
 
@@ -221,11 +226,37 @@ class _Cookie:
     httponly: bool
 
 
+def _cookies_of(request: Request) -> dict[str, list[str]]:
+    """Every cookie by its exact name, from every Cookie header (a proxy may pass HTTP/2's
+    split ones on unjoined); `request.cookies` would answer a `__Host-` or `__Secure-`
+    cookie for the plain name."""
+    cookies: dict[str, list[str]] = getattr(request.ctx, "exact_cookies", None) or {}
+    if not cookies:
+        cookies = parse_cookie("; ".join(request.headers.getall("cookie", [])))
+        request.ctx.exact_cookies = cookies
+    return cookies
+
+
 def _one(request: Request, name: str) -> str | None:
-    values = request.cookies.getlist(name) or []
+    """The one cookie `name`. Two of them, or a prefixed twin (`__Host-`, `__Secure-`: a
+    sibling subdomain can plant those), are refused rather than guessed between."""
+    cookies = _cookies_of(request)
+    values = [
+        *cookies.get(name, []),
+        *cookies.get(f"__Host-{name}", []),
+        *cookies.get(f"__Secure-{name}", []),
+    ]
     if len(values) > 1:
         raise CsrfFailed(f"The request has {len(values)} {name} cookies; send one.")
+    if values and not values[0].isascii():
+        raise CsrfFailed(f"The {name} cookie is not one this service set.")
     return values[0] if values and values[0] else None
+
+
+def _same(sent: str, expected: str) -> bool:
+    """A constant-time comparison; a value that is not ASCII (Sanic keeps undecodable header
+    bytes as surrogates) is simply not the expected one."""
+    return sent.isascii() and hmac.compare_digest(sent.encode(), expected.encode())
 
 
 def setup_cookies(app: Sanic[Any, Any]) -> None:

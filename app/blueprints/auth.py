@@ -266,8 +266,8 @@ async def logout(
     token = string(body, "refresh_token", required=False, max_length=MAX_TOKEN_LENGTH)
     if token is None:
         return await cookies.log_out(request, sessions, client)
-    await sessions.log_out_with(token, client)
-    return empty()
+    sid = await sessions.log_out_with(token, client)
+    return cookies.after_logout(request, empty(), sid)
 
 
 @bp.post("/logout-all")

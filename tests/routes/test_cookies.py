@@ -10,6 +10,7 @@ from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support import COOKIE_TOKEN_FIELDS, Api
@@ -406,3 +407,86 @@ async def test_another_origin_cant_log_a_browser_into_a_session(
         "POST", "/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
     )
     assert again.status == 200
+
+
+@pytest.mark.parametrize(
+    "planted",
+    ["__Secure-refresh_token=planted", "__Host-refresh_token=planted", "__Secure-csrf_token=x"],
+)
+async def test_a_prefixed_twin_is_refused_not_read_instead(browser: Browser, planted: str) -> None:
+    """Sanic's request.cookies answers `__Host-`/`__Secure-` cookies for the plain name; a
+    sibling subdomain can plant those over https. Refused, and nothing ends or clears."""
+    body = await browser.login()
+    held = dict(browser.cookies)
+    real = "; ".join(f"{name}={value}" for name, value in held.items())
+    for path in ("/auth/refresh", "/auth/logout"):
+        refused = await browser.send("POST", path, headers={"Cookie": f"{planted}; {real}"})
+        assert refused.status == 403 and refused.json["error"] == "csrf_failed", refused.text
+        assert refused.headers.get_list("set-cookie") == []
+    assert (await browser.api.request("GET", "/api/me", token=body["access_token"])).status == 200
+
+
+async def test_cookies_in_two_headers_are_all_seen(browser: Browser) -> None:
+    """A proxy may pass HTTP/2's split Cookie headers on unjoined: a second refresh_token in
+    the second header is still a second one."""
+    await browser.login()
+    held = dict(browser.cookies)
+    browser.api.client.cookies.clear()
+    request = httpx.Request(  # built by hand: the client's own merging keeps one header
+        "POST",
+        f"{browser.api.client.base_url}/auth/refresh",
+        headers=[
+            ("Cookie", f"refresh_token={held['refresh_token']}"),
+            ("Cookie", f"csrf_token={held['csrf_token']}; refresh_token=another"),
+            (CSRF, held["csrf_token"]),
+        ],
+    )
+    response = await browser.api.client.send(request)
+    assert response.status_code == 403, response.text
+    assert response.json()["error"] == "csrf_failed"
+
+
+@pytest.mark.parametrize("where", ["header", "cookie"])
+async def test_bytes_that_are_not_ascii_are_a_403_not_a_500(browser: Browser, where: str) -> None:
+    body = await browser.login()
+    held = dict(browser.cookies)
+    odd = "\xff\xfe".encode("latin-1")
+    cookie = f"refresh_token={held['refresh_token']}; csrf_token=".encode() + (
+        odd if where == "cookie" else held["csrf_token"].encode()
+    )
+    header = odd if where == "header" else held["csrf_token"].encode()
+    for path, token in (("/auth/refresh", None), ("/auth/logout", None), ("/auth/logout", body)):
+        headers = [(b"cookie", cookie), (CSRF.encode(), header)]
+        if token is not None:  # a bearer logout looks at the csrf cookie too
+            headers.append((b"authorization", f"Bearer {token['access_token']}".encode()))
+        response = await browser.api.request("POST", path, headers=headers)
+        if token is None:
+            assert response.status == 403, (path, response.text)
+        else:
+            assert response.status == 204, response.text
+
+
+async def test_a_cross_site_request_without_origin_is_refused(browser: Browser) -> None:
+    await browser.login()
+    response = await browser.refresh(headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status == 403 and response.json["error"] == "csrf_failed"
+    assert (await browser.refresh(headers={"Sec-Fetch-Site": "same-origin"})).status == 200
+
+
+async def test_a_body_token_logout_clears_that_sessions_cookies(browser: Browser) -> None:
+    """Ending another session by its refresh token leaves this browser's cookies alone;
+    ending the cookies' own session clears them."""
+    await browser.login()
+    other = await browser.api.user("bob", "correct horse")
+    kept = await browser.send(
+        "POST", "/auth/logout", csrf=None, json={"refresh_token": other["refresh_token"]}
+    )
+    assert kept.status == 204 and kept.headers.get_list("set-cookie") == []
+    own = await browser.send(
+        "POST",
+        "/auth/logout",
+        csrf=None,
+        json={"refresh_token": browser.cookies["refresh_token"]},
+    )
+    assert own.status == 204
+    assert browser.cookies == {}
