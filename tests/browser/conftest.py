@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
@@ -39,12 +40,29 @@ async def browser() -> AsyncIterator[Browser]:
         await chromium.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
-    """A fresh profile (no cookies, no storage) per test: its pages are tabs of one user."""
+async def context(
+    browser: Browser, request: pytest.FixtureRequest
+) -> AsyncIterator[BrowserContext]:
+    """A fresh profile (no cookies, no storage) per test: its pages are tabs of one user.
+    After a failure, each tab's screenshot: artifacts/browser/failed-<test>-<tab>.png."""
     fresh = await browser.new_context(viewport={"width": 1100, "height": 800})
     fresh.set_default_timeout(TIMEOUT_MS)
     yield fresh
+    if request.node.stash.get(FAILED, False):
+        for number, tab in enumerate(fresh.pages):
+            await save_screenshot(tab, f"failed-{request.node.name}-{number}")
     await fresh.close()
 
 

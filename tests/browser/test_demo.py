@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import BrowserContext, Page, Response, Route, expect
+from playwright.async_api import BrowserContext, ConsoleMessage, Page, Response, Route, expect
 
 from tests.support.browser import PASSWORD, ForeignOrigin, User, browser_server
 
@@ -117,7 +117,12 @@ async def test_logging_in_shows_the_account_and_a_reload_resumes_it(
         assert other.status_code == 200, other.text
     curl_refresh = other.json()["refresh_token"]
     complaints: list[str] = []  # CSP violations and uncaught errors, as the console shows
-    page.on("console", lambda m: "Content Security Policy" in m.text and complaints.append(m.text))
+
+    def on_console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            complaints.append(message.text)
+
+    page.on("console", on_console)
     page.on("pageerror", lambda error: complaints.append(str(error)))
     await page.goto(f"{demo}/demo")
     await shows_login(page)
