@@ -41,13 +41,13 @@ def trusting(foreign: ForeignOrigin) -> Iterator[str]:
 # -- what a visitor does, and sees ----------------------------------------------------------
 
 
-async def log_in(page: Page, base: str, user: User) -> None:
-    """Open /demo, fill the form and click; returns once the account is shown."""
+async def log_in(page: Page, base: str, user: User, button: str = "Log in") -> None:
+    """Open /demo, fill the form and click `button`; returns once the account is shown."""
     await page.goto(f"{base}/demo")
     form = page.locator("#login")
     await form.get_by_label("Username").fill(user.username)
     await form.get_by_label("Password").fill(user.password)
-    await form.get_by_role("button", name="Log in").click()
+    await form.get_by_role("button", name=button).click()
     await shows_account(page, user)
 
 
@@ -236,12 +236,7 @@ async def test_a_visitor_creates_an_account_logs_out_and_the_session_ends(
     context: BrowserContext, page: Page, demo: str
 ) -> None:
     user = User(f"visitor{uuid.uuid4().hex[:8]}", PASSWORD)
-    await page.goto(f"{demo}/demo")
-    form = page.locator("#login")
-    await form.get_by_label("Username").fill(user.username)
-    await form.get_by_label("Password").fill(user.password)
-    await form.get_by_role("button", name="Create account").click()
-    await shows_account(page, user)
+    await log_in(page, demo, user, button="Create account")
     await expect(page.locator("#status")).to_have_text(f"Account {user.username} created.")
     refresh = await cookie(context, "refresh_token")
     assert refresh is not None
@@ -257,6 +252,7 @@ async def test_a_visitor_creates_an_account_logs_out_and_the_session_ends(
     assert gone.status_code == 401, gone.text  # the session ended, not just the page's memory
 
     # the API's own words in the status line
+    form = page.locator("#login")
     await form.get_by_label("Username").fill(user.username)
     await form.get_by_label("Password").fill(user.password)
     await form.get_by_role("button", name="Create account").click()
