@@ -35,6 +35,7 @@ async def test_the_page_and_its_files_come_under_a_strict_policy(
     assert response.headers["content-security-policy"] == CSP
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
 
 
 @pytest.mark.parametrize(
