@@ -150,3 +150,18 @@ async def test_a_forwarded_address_that_is_no_address_is_not_a_500(
         assert answer.status == 200, answer.text
         listed = await api.request("GET", "/auth/sessions", token=answer.json["access_token"])
         assert listed.json["sessions"][0]["ip"] is None
+
+
+async def test_a_database_not_created_yet_is_a_503(
+    make_api: Callable[..., Api], database: str
+) -> None:
+    """DATABASE_URL naming a database nobody created (`make migrate` not run): the contract's
+    503 for a dependency that isn't there, not a 500 with a traceback."""
+    missing = database.rsplit("/", 1)[0] + "/jwt_refresh_never_created"
+    api = make_api(database_url=missing)
+    response = await api.request(
+        "POST", "/auth/register", json={"username": "alice", "password": "correct horse"}
+    )
+    assert response.status == 503, response.text
+    assert response.json["error"] == "temporarily_unavailable"
+    assert "retry-after" in response.headers
