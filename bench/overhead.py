@@ -24,6 +24,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench password 1"
+BENCH_SECRET = "jwt-refresh-api bench secret, not for any deployment"
 
 
 async def _call(
@@ -71,7 +72,9 @@ async def measure(requests: int, batches: int) -> dict[str, float]:
     from app.factory import create_app
 
     env = {
-        "JWT_SECRET": secrets.token_urlsafe(48),
+        # one secret for every run: the signing keys stay in the bench database, encrypted
+        # under it, and each checkout measured must be able to read them
+        "JWT_SECRET": BENCH_SECRET,
         "DATABASE_URL": os.environ["BENCH_DATABASE_URL"],
         "REDIS_URL": os.environ["BENCH_REDIS_URL"],
         "REDIS_KEY_PREFIX": f"jwt-refresh-api-bench:{secrets.token_hex(3)}:",
