@@ -362,8 +362,8 @@ async def list_events(request: Request, db: Database) -> HTTPResponse:
 )
 @requires()
 async def end_session(
-    request: Request, session_id: str, sessions: Sessions, client: ClientInfo
+    request: Request, session_id: str, sessions: Sessions, cookies: Cookies, client: ClientInfo
 ) -> HTTPResponse:
     sid = path_id(session_id, "No such session.")
     await sessions.end_own(caller(request).sub, sid, client)
-    return empty()
+    return cookies.after_logout(request, empty(), sid)  # the cookies' own session: they go

@@ -59,11 +59,13 @@ async def context(
     After a failure, each tab's screenshot: artifacts/browser/failed-<test>-<tab>.png."""
     fresh = await browser.new_context(viewport={"width": 1100, "height": 800})
     fresh.set_default_timeout(TIMEOUT_MS)
-    yield fresh
-    if request.node.stash.get(FAILED, False):
-        for number, tab in enumerate(fresh.pages):
-            await save_screenshot(tab, f"failed-{request.node.name}-{number}")
-    await fresh.close()
+    try:
+        yield fresh
+        if request.node.stash.get(FAILED, False):
+            for number, tab in enumerate(fresh.pages):
+                await save_screenshot(tab, f"failed-{request.node.name}-{number}")
+    finally:
+        await fresh.close()
 
 
 @pytest.fixture

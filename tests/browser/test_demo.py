@@ -151,6 +151,39 @@ async def test_logging_in_shows_the_account_and_a_reload_resumes_it(
     assert complaints == []
 
 
+async def test_an_outage_on_reload_keeps_the_session_and_offers_to_try_again(
+    context: BrowserContext, page: Page, demo: str, new_user: NewUser
+) -> None:
+    """A 503 while resuming is not a logout: no login form (a second session), the cookies
+    kept, a button to try again that resumes once the service is back. Ending this browser's
+    own session from the list logs it out and takes the cookies with it."""
+    user = await new_user(demo)
+    await log_in(page, demo, user)
+
+    async def unavailable(route: Route) -> None:
+        await route.fulfill(
+            status=503,
+            headers={"Retry-After": "2"},
+            json={"error": "temporarily_unavailable", "error_description": "Try again shortly."},
+        )
+
+    await page.route("**/auth/refresh", unavailable)
+    await page.reload()
+    await expect(page.locator("#loading-text")).to_contain_text("Try again shortly.")
+    await expect(page.get_by_role("button", name="Try again")).to_be_visible()
+    await expect(page.locator("#login")).to_be_hidden()
+    assert await cookie(context, "refresh_token") is not None
+    await page.unroute("**/auth/refresh", unavailable)
+    await page.get_by_role("button", name="Try again").click()
+    await shows_account(page, user)
+
+    await page.locator("#sessions tr.current").get_by_role("button", name="End").click()
+    await shows_login(page)
+    await expect(page.locator("#status")).to_have_text("This session has ended.")
+    assert await context.cookies() == []
+    assert await page.locator("#me-username").text_content() == ""
+
+
 async def test_an_expired_access_token_is_renewed_and_the_work_goes_on(
     context: BrowserContext, page: Page, demo: str, new_user: NewUser, screenshot: Screenshot
 ) -> None:

@@ -490,3 +490,18 @@ async def test_a_body_token_logout_clears_that_sessions_cookies(browser: Browser
     )
     assert own.status == 204
     assert browser.cookies == {}
+
+
+async def test_ending_the_cookies_own_session_from_the_list_clears_them(browser: Browser) -> None:
+    body = await browser.login()
+    bearer = {"Authorization": f"Bearer {body['access_token']}"}
+    second = await browser.api.login()  # another session of the user: ending it keeps them
+    kept = await browser.send(
+        "DELETE", f"/auth/sessions/{second['session_id']}", csrf=None, headers=bearer
+    )
+    assert kept.status == 204 and kept.headers.get_list("set-cookie") == []
+    own = await browser.send(
+        "DELETE", f"/auth/sessions/{body['session_id']}", csrf=None, headers=bearer
+    )
+    assert own.status == 204
+    assert browser.cookies == {}, "the cookies of the ended session are cleared"

@@ -7,6 +7,9 @@
 let accessToken = null;
 let expiresAt = 0; // when the access token expires, in ms since the epoch
 let refreshing = null; // the refresh in flight: every call of this tab waits for the same one
+// Bumped by every logout: an answer to a request made before it is dropped, not shown (a
+// refresh in flight must not bring a token back, nor a late list the last user's notes).
+let generation = 0;
 
 const $ = (id) => document.getElementById(id);
 
@@ -64,7 +67,10 @@ async function renew() {
   // the two cookies come and go together: without this one there is no session left
   if (csrf === null) throw new ApiError(401, { error_description: "Logged out: log in again." });
   const headers = { "X-CSRF-Token": csrf };
-  accept(await parse(await send("POST", "/auth/refresh", { body: {}, headers })));
+  const started = generation;
+  const tokens = await parse(await send("POST", "/auth/refresh", { body: {}, headers }));
+  if (started !== generation) throw new ApiError(401, { error_description: "Logged out." });
+  accept(tokens);
 }
 
 function expired(response) {
@@ -128,12 +134,18 @@ async function endSession(id, current) {
 }
 
 // On load: a session left by an earlier visit or another tab resumes through the cookie.
+// Refused (401): nothing to resume, just the form. Anything else (a 503, no network) leaves
+// the session as it is: offer to try again rather than a login that would start another.
 async function resume() {
+  $("retry").hidden = true;
+  $("loading-text").textContent = "Resuming your session…";
   try {
     await refresh();
   } catch (error) {
-    // refused (401): nothing to resume, just the form; anything else is worth saying
-    return error.status === 401 ? showLogin() : showLogin(error.message, true);
+    if (error instanceof ApiError && error.status === 401) return showLogin();
+    $("loading-text").textContent = `Could not resume your session: ${error.message}`;
+    $("retry").hidden = false;
+    return;
   }
   await showAccount();
 }
@@ -187,26 +199,43 @@ function when(iso) {
 }
 
 function showLogin(message = "", isError = false) {
+  generation += 1;
   accessToken = null;
   expiresAt = 0;
   $("loading").hidden = true;
   $("app").hidden = true;
   $("login").hidden = false;
+  // nothing of the last account stays in the page, hidden or not
   $("notes").replaceChildren();
   $("sessions").replaceChildren();
+  $("note-form").reset();
+  for (const id of ["me-username", "me-id", "me-scope", "me-session", "expiry"]) {
+    $(id).textContent = "";
+  }
   say(message, isError);
 }
 
+// Logged in: the account's view at once, then what it holds. A failure to load (a 503)
+// leaves the view and its Reload button, never a second login.
 async function showAccount() {
+  $("loading").hidden = true;
+  $("login").hidden = true;
+  $("app").hidden = false;
+  await loadAll();
+}
+
+async function loadAll() {
+  await Promise.all([loadMe(), loadNotes(), loadSessions()]);
+}
+
+async function loadMe() {
+  const started = generation;
   const me = await api("GET", "/api/me");
+  if (started !== generation) return;
   $("me-username").textContent = me.username;
   $("me-id").textContent = me.id;
   $("me-scope").textContent = me.scope;
   $("me-session").textContent = me.session_id;
-  $("loading").hidden = true;
-  $("login").hidden = true;
-  $("app").hidden = false;
-  await Promise.all([loadNotes(), loadSessions()]);
 }
 
 function showExpiry() {
@@ -222,7 +251,9 @@ function showExpiry() {
 }
 
 async function loadNotes() {
+  const started = generation;
   const { notes } = await api("GET", "/api/notes");
+  if (started !== generation) return;
   const items = notes.map((note) => {
     const item = element("li");
     item.append(element("strong", note.title), element("time", when(note.created_at)));
@@ -232,10 +263,13 @@ async function loadNotes() {
   $("notes").replaceChildren(...(items.length ? items : [element("li", "No notes yet.", "empty")]));
 }
 
+const SESSIONS_SHOWN = 200; // the API's largest page
+
 async function loadSessions() {
-  const { sessions } = await api("GET", "/auth/sessions");
-  $("sessions").replaceChildren(
-    ...sessions.map((session) => {
+  const started = generation;
+  const page = await api("GET", `/auth/sessions?limit=${SESSIONS_SHOWN}`);
+  if (started !== generation) return;
+  const rows = page.sessions.map((session) => {
       const row = element("tr", undefined, session.current ? "current" : "");
       const agent = element("td", session.user_agent ? device(session.user_agent) : "unknown");
       agent.title = session.user_agent ?? "";
@@ -253,8 +287,16 @@ async function loadSessions() {
         cell,
       );
       return row;
-    }),
-  );
+    });
+  if (page.next_cursor) {
+    // more than a page: say so rather than let the rest look like nothing
+    const more = element("td", `Only the newest ${SESSIONS_SHOWN} are shown.`, "empty");
+    more.colSpan = 5;
+    const row = element("tr");
+    row.append(more);
+    rows.push(row);
+  }
+  $("sessions").replaceChildren(...rows);
 }
 
 // -- wiring ---------------------------------------------------------------------------------
@@ -287,7 +329,8 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
   $("logout").addEventListener("click", () => run(logOut));
-  $("reload-sessions").addEventListener("click", () => run(loadSessions));
+  $("reload-sessions").addEventListener("click", () => run(loadAll));
+  $("retry").addEventListener("click", () => run(resume));
   setInterval(showExpiry, 1000);
   run(resume);
 });
