@@ -13,10 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
+from app.revocation.store import SHARDS
 from devtools.postgres import LocalPostgres
 from devtools.redis import LocalRedis
-from tests.support import RUN_ID
+from tests.support import REDIS_PREFIX, RUN_ID
 
 ANSWER_WITHIN = 6.0  # seconds: "within a few seconds", for every 503
 RECOVER_WITHIN = 10.0  # seconds for the same server to answer 200 once a dependency is back
@@ -50,6 +52,28 @@ def wait_healthy(base: str) -> None:
                 last = error
             time.sleep(0.1)
     raise AssertionError(f"the server did not become healthy again: {last!r}")
+
+
+def wait_whole(redis_url: str) -> None:
+    """Until Redis holds the whole revocation state again: every shard's marker (see
+    `RevocationStore.marker_key`). A Redis restarted empty is rebuilt from PostgreSQL by the
+    server's feed within seconds; a test that stops PostgreSQL before that would meet the
+    contract's 503 ("can't be known"), not the state it means to test."""
+    deadline = time.monotonic() + RECOVER_WITHIN
+    markers = [f"{REDIS_PREFIX}{{rv{n}}}:whole" for n in range(SHARDS)]
+    client = redis.Redis.from_url(redis_url)
+    try:
+        while True:
+            try:
+                if client.exists(*markers) == len(markers):
+                    return
+            except redis.RedisError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("the revocation state was not rebuilt in Redis")
+            time.sleep(0.1)
+    finally:
+        client.close()
 
 
 def listener_pids(port: int) -> frozenset[int]:

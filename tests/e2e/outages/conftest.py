@@ -19,6 +19,7 @@ from tests.support.outages import (
     listener_pids,
     print_timings,
     wait_healthy,
+    wait_whole,
 )
 
 
@@ -62,9 +63,11 @@ def server_pids(server: str) -> frozenset[int]:
 def dependencies_up(
     pg: LocalPostgres, rds: LocalRedis, server: str, server_pids: frozenset[int]
 ) -> Iterator[None]:
-    """Every test starts, and leaves the next one, with both dependencies up and healthy."""
+    """Every test starts, and leaves the next one, with both dependencies up and healthy,
+    and Redis holding the whole revocation state (rebuilt after a restart that emptied it)."""
     bring_back(pg, rds)
     wait_healthy(server)
+    wait_whole(rds.url())
     yield
     bring_back(pg, rds)
     wait_healthy(server)
