@@ -230,11 +230,7 @@ def _cookies_of(request: Request) -> dict[str, list[str]]:
     """Every cookie by its exact name, from every Cookie header (a proxy may pass HTTP/2's
     split ones on unjoined); `request.cookies` would answer a `__Host-` or `__Secure-`
     cookie for the plain name."""
-    cookies: dict[str, list[str]] = getattr(request.ctx, "exact_cookies", None) or {}
-    if not cookies:
-        cookies = parse_cookie("; ".join(request.headers.getall("cookie", [])))
-        request.ctx.exact_cookies = cookies
-    return cookies
+    return parse_cookie("; ".join(request.headers.getall("cookie", [])))
 
 
 def _one(request: Request, name: str) -> str | None:

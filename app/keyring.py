@@ -43,8 +43,7 @@ class Keyring:
         self.keyset: KeySet[SigningKey] | None = None
         self._unlocked: dict[tuple[str, bytes | None], SigningKey] = {}
         self._last_unknown = float("-inf")
-        self._reloading: asyncio.Task[bool] | None = None
-        self._catching_up: asyncio.Task[None] | None = None
+        self._reloading: asyncio.Task[None] | None = None  # the request-driven read in flight
         self._task: asyncio.Task[None] | None = None
         self._failing = False
         self._loaded_at = float("-inf")
@@ -94,21 +93,12 @@ class Keyring:
         request that asks at once; KeysNotLoaded when that fails too."""
         if self.can_sign():
             return
-        if self._catching_up is None:
-            self._catching_up = asyncio.ensure_future(self.reload())
-            self._catching_up.add_done_callback(self._caught_up)
         try:
-            await asyncio.shield(self._catching_up)
+            await asyncio.shield(self._shared_reload())
         except Exception:  # noqa: BLE001 - an outage: the answer is a 503
             raise KeysNotLoaded(STALE) from None
         if not self.can_sign():
             raise KeysNotLoaded(STALE)
-
-    def _caught_up(self, task: asyncio.Task[None]) -> None:
-        if self._catching_up is task:
-            self._catching_up = None
-        if not task.cancelled():
-            task.exception()  # retrieved: a failure is its waiters' to report
 
     async def start(self) -> None:
         """At a worker's start: the keys, creating them on a fresh database. While PostgreSQL
@@ -156,19 +146,21 @@ class Keyring:
             if time.monotonic() - self._last_unknown < UNKNOWN_KID_RELOAD:
                 return False
             self._last_unknown = time.monotonic()
-            self._reloading = asyncio.ensure_future(self._reload_ok())
-            self._reloading.add_done_callback(self._reloaded)
-        return await asyncio.shield(self._reloading)
+        await asyncio.shield(self._shared_reload())
+        return True
 
-    def _reloaded(self, task: asyncio.Task[bool]) -> None:
+    def _shared_reload(self) -> asyncio.Task[None]:
+        """One read of the keys for every request that needs one now."""
+        if self._reloading is None:
+            self._reloading = asyncio.ensure_future(self.reload())
+            self._reloading.add_done_callback(self._reloaded)
+        return self._reloading
+
+    def _reloaded(self, task: asyncio.Task[None]) -> None:
         if self._reloading is task:
             self._reloading = None
         if not task.cancelled():
             task.exception()  # retrieved: a failure is its waiters' to report
-
-    async def _reload_ok(self) -> bool:
-        await self.reload()
-        return True
 
     def jwks(self) -> dict[str, Any]:
         snapshot = self.keyset

@@ -143,11 +143,8 @@ async def login(
     request: Request, login_flow: Login, cookies: Cookies, client: ClientInfo
 ) -> HTTPResponse:
     body = read_json(request)
-    username, password, to_cookie = (
-        _username(body),
-        _password(body),
-        cookies.delivery(request, body),
-    )
+    username, password = _username(body), _password(body)
+    to_cookie = cookies.delivery(request, body)
     tokens = await login_flow.login(username, password, _scope(body), client)
     return cookies.respond(tokens, to_cookie)
 
